@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: MIT
+#
+# ringside: out-of-tree build.  Everything lands under $(O) (default build/):
+# programs in $(O)/bin, libraries and ringside.pc in $(O)/lib, objects in
+# $(O)/obj.  A sanitizer build gets a directory of its own, so
+# `make check SANITIZE=address,undefined` never mixes objects with the
+# normal build.
+#
+#   make                 build everything
+#   make check           install missing packages, build, run every test
+#   make demo            install missing packages, build, run the demo
+#   make bench           the small benchmark matrix
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make V=1             show full command lines
+
+VERSION := 0.1.0
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+O ?= build
+else
+O ?= build-$(subst $(comma),-,$(SANITIZE))
+endif
+comma := ,
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+
+CC ?= cc
+AR ?= ar
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter -Wformat=2 -Wvla
+CPPFLAGS += -D_GNU_SOURCE -DRINGSIDE_VERSION=\"$(VERSION)\" -Ishm -Iengine
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
+LDLIBS_COMMON := -lpthread -lm
+
+ifneq ($(SANITIZE),)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+endif
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+OBJ := $(O)/obj
+
+# libringside: the segment, public API in shm/ringside.h.
+LIB_SRCS := $(wildcard shm/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+LIB_PIC_OBJS := $(LIB_SRCS:%.c=$(OBJ)/pic/%.o)
+LIB_A := $(O)/lib/libringside.a
+LIB_SO := $(O)/lib/libringside.so
+LIB_SONAME := libringside.so.0
+PC := $(O)/lib/ringside.pc
+
+# The engine's core: every engine/*.c but the program's main.
+CORE_SRCS := $(filter-out engine/main.c,$(wildcard engine/*.c))
+CORE_OBJS := $(CORE_SRCS:%.c=$(OBJ)/%.o)
+CORE_A := $(O)/lib/libringside-engine.a
+
+# Programs: engine/main.c is ringsided; each clients/NAME.c and
+# bench/NAME.c with a main() is ringside-NAME (clients/common.c and
+# bench/common.c are shared helpers, not programs).
+CLIENT_SRCS := $(filter-out clients/common.c,$(wildcard clients/*.c))
+BENCH_SRCS := $(filter-out bench/common.c,$(wildcard bench/*.c))
+CLIENT_COMMON := $(patsubst %.c,$(OBJ)/%.o,$(wildcard clients/common.c))
+BENCH_COMMON := $(patsubst %.c,$(OBJ)/%.o,$(wildcard bench/common.c))
+PROGS := $(O)/bin/ringsided \
+	$(patsubst clients/%.c,$(O)/bin/ringside-%,$(CLIENT_SRCS)) \
+	$(patsubst bench/%.c,$(O)/bin/ringside-%,$(BENCH_SRCS))
+
+# Tests: every tests/test_*.c links into one Criterion runner, so the
+# suite ends with one summary line; tests/stress_*.c are plain programs
+# (exit 0 or 1) that also run under ThreadSanitizer, where Criterion
+# cannot start.
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(OBJ)/%.o)
+TEST_RUNNER := $(O)/tests/ringside-tests
+STRESS_SRCS := $(wildcard tests/stress_*.c)
+STRESS_PROGS := $(patsubst tests/%.c,$(O)/tests/%,$(STRESS_SRCS))
+
+PKG_LIBS := -luring -linih
+ENGINE_LIBS := $(CORE_A) $(LIB_A) $(PKG_LIBS) $(LDLIBS_COMMON)
+
+all: $(LIB_A) $(LIB_SO) $(PC) $(CORE_A) $(PROGS) $(TEST_RUNNER) \
+	$(STRESS_PROGS)
+
+$(O)/bin $(O)/lib $(O)/tests $(OBJ)/shm $(OBJ)/pic/shm $(OBJ)/engine \
+$(OBJ)/clients $(OBJ)/bench $(OBJ)/tests:
+	$(Q)mkdir -p $@
+
+$(OBJ)/%.o: %.c | $(OBJ)/shm $(OBJ)/engine $(OBJ)/clients $(OBJ)/bench $(OBJ)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(OBJ)/pic/%.o: %.c | $(OBJ)/pic/shm
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC \
+		-c -o $@ $<
+
+$(LIB_A): $(LIB_OBJS) | $(O)/lib
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_PIC_OBJS) | $(O)/lib
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(LIB_SONAME) -o $@.0 $^ \
+		$(LDLIBS_COMMON)
+	$(Q)ln -sf $(notdir $@).0 $@
+
+$(CORE_A): $(CORE_OBJS) | $(O)/lib
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(PC): Makefile | $(O)/lib
+	$(call msg,GEN,$@)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
+		'includedir=$(INCDIR)' '' 'Name: ringside' \
+		'Description: read ringside batches from shared memory' \
+		'Version: $(VERSION)' 'Libs: -L$${libdir} -lringside' \
+		'Libs.private: -lpthread' 'Cflags: -I$${includedir}' > $@
+
+$(O)/bin/ringsided: $(OBJ)/engine/main.o $(CORE_A) $(LIB_A) | $(O)/bin
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(ENGINE_LIBS)
+
+CLIENT_LIBS_top := -lncursesw
+CLIENT_LIBS_exporter := -lmicrohttpd
+
+$(O)/bin/ringside-%: $(OBJ)/clients/%.o $(CLIENT_COMMON) $(LIB_A) | $(O)/bin
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(CLIENT_COMMON) $(LIB_A) \
+		$(CLIENT_LIBS_$*) $(LDLIBS_COMMON)
+
+$(O)/bin/ringside-%: $(OBJ)/bench/%.o $(BENCH_COMMON) $(CORE_A) $(LIB_A) | $(O)/bin
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BENCH_COMMON) $(ENGINE_LIBS)
+
+$(TEST_RUNNER): $(TEST_OBJS) $(CORE_A) $(LIB_A) | $(O)/tests
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJS) $(ENGINE_LIBS) -lcriterion
+
+$(O)/tests/stress_%: $(OBJ)/tests/stress_%.o $(CORE_A) $(LIB_A) | $(O)/tests
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(ENGINE_LIBS)
+
+# Packages from Debian that building, testing and the demo need; deps
+# installs those missing (through sudo when not root) and is silent when
+# none is.
+DEB_PACKAGES := gcc make pkg-config liburing-dev libcriterion-dev \
+	libinih-dev libncurses-dev libmicrohttpd-dev libfuse3-dev fuse3 \
+	clang-format
+deps:
+	$(Q)missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS    installing:" $$missing; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+			$$missing >/dev/null || exit 1; \
+	fi
+
+# The stress programs run first so that the Criterion suite's summary
+# line ends the run; the tests find the programs through RINGSIDE_BIN.
+check: deps all
+	$(Q)for t in $(STRESS_PROGS); do echo "  STRESS  $$t"; \
+		$$t || exit 1; done
+	$(Q)RINGSIDE_BIN=$(abspath $(O)/bin) RINGSIDE_LIB=$(abspath $(O)/lib) \
+		$(TEST_RUNNER) $(TESTFLAGS)
+
+# The concurrency tests alone: what CI runs under ThreadSanitizer.
+check-stress: all
+	$(Q)for t in $(STRESS_PROGS); do echo "  STRESS  $$t"; \
+		$$t || exit 1; done
+
+demo: deps all
+	$(Q)$(O)/bin/ringsided --demo
+
+bench: all
+	$(Q)$(O)/bin/ringside-ringbench
+
+format-check:
+	$(Q)clang-format --dry-run --Werror $(wildcard */*.c */*.h)
+
+format:
+	$(Q)clang-format -i $(wildcard */*.c */*.h)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 755 $(O)/bin/ringsided $(DESTDIR)$(SBINDIR)/
+	for p in $(filter-out $(O)/bin/ringsided,$(PROGS)); do \
+		install -m 755 $$p $(DESTDIR)$(BINDIR)/ || exit 1; done
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO).0 $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libringside.so
+	install -m 644 shm/ringside.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
+	for m in $(wildcard docs/*.1 docs/*.8); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
+		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+
+clean:
+	rm -rf $(O)
+
+.PHONY: all deps check check-stress demo bench format format-check install \
+	clean
+
+-include $(wildcard $(OBJ)/*/*.d $(OBJ)/pic/*/*.d)
