@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * files.c - the file workers: threads that pread file sensors so that the
+ * engine thread never blocks on a file.
+ *
+ * Why not the ring: on this kernel a procfs or sysfs read submitted to
+ * io_uring runs inline inside io_uring_enter, so a slow driver would stall
+ * the engine thread, and a tmpfs read is punted to an io-wq worker at
+ * about three times the CPU of pread; a linked timeout bounds neither.  A
+ * plain pread in a worker costs what a pread loop costs, and a read that
+ * blocks in the kernel blocks only its worker.
+ *
+ * The engine queues sensor indexes at a tick (one lock, one signal for the
+ * whole tick), workers pop them, read and parse, and push the index onto
+ * the done list; the push that makes the list non-empty writes the
+ * eventfd that the engine has a read on in its ring.  When every worker is
+ * stuck in one read for longer than that read's timeout while work waits,
+ * the pool grows by one worker (up to max_workers), so a hung file can
+ * hold at most the worker it hangs in.  A sensor whose read is still
+ * inside the kernel is never queued again until that read returns.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "value.h"
+
+#define FILE_BUF 4096		     /* a record is at most this long */
+#define IDENTITY_CHECK_NS 1000000000 /* re-stat a kept file this often */
+
+struct worker_arg {
+	struct engine_files *f;
+	uint32_t id;
+};
+
+/* Read the whole file at offset 0 and parse it; returns 0 or -errno. */
+static int read_file(struct engine_sensor *s, char *buf, uint64_t now,
+		     double *value)
+{
+	struct engine_file_job *j = &s->job;
+	const char *path = s->cfg->source.path;
+	struct stat st;
+	ssize_t n;
+
+	/* A file replaced by rename keeps the old inode in our descriptor:
+	 * look at the path now and then, and reopen when it changed. */
+	if (j->fd >= 0 && now - j->checked_ns >= IDENTITY_CHECK_NS) {
+		j->checked_ns = now;
+		if (stat(path, &st) < 0 || st.st_dev != j->dev ||
+		    st.st_ino != j->ino) {
+			close(j->fd);
+			j->fd = -1;
+		}
+	}
+	if (j->fd < 0) {
+		j->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (j->fd < 0)
+			return -errno;
+		if (fstat(j->fd, &st) == 0) {
+			j->dev = st.st_dev;
+			j->ino = st.st_ino;
+		}
+		j->checked_ns = now;
+	}
+	n = pread(j->fd, buf, FILE_BUF + 1, 0);
+	if (n < 0) {
+		int err = -errno;
+
+		close(j->fd);
+		j->fd = -1;
+		return err;
+	}
+	if (n > FILE_BUF)
+		return -EMSGSIZE;
+	return engine_value_parse_lines(&s->cfg->value, buf, (size_t)n, value);
+}
+
+static void *worker_main(void *p)
+{
+	struct worker_arg *a = p;
+	struct engine_files *f = a->f;
+	uint32_t id = a->id;
+	char *buf = malloc(FILE_BUF + 1);
+
+	free(a);
+	if (buf == NULL)
+		return NULL;
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		struct engine_sensor *s;
+		uint32_t idx;
+		uint64_t now;
+		double value = 0;
+		int ret;
+
+		while (f->qlen == 0 && !f->stop)
+			pthread_cond_wait(&f->work, &f->lock);
+		if (f->stop)
+			break;
+		idx = f->queue[f->qhead];
+		f->qhead = (f->qhead + 1) % f->qcap;
+		f->qlen--;
+		now = engine_now_ns();
+		f->busy_since[id] = now;
+		f->busy++;
+		pthread_mutex_unlock(&f->lock);
+
+		s = &f->engine->sensors[idx];
+		ret = read_file(s, buf, now, &value);
+
+		pthread_mutex_lock(&f->lock);
+		f->busy--;
+		f->busy_since[id] = 0;
+		s->job.error = ret < 0 ? -ret : 0;
+		s->job.value = value;
+		s->job.done = true;
+		f->done[f->ndone++] = idx;
+		if (f->ndone == 1) {
+			uint64_t one = 1;
+
+			if (write(f->eventfd, &one, sizeof(one)) < 0)
+				(void)0; /* the counter cannot overflow */
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(buf);
+	return NULL;
+}
+
+static int spawn(struct engine_files *f)
+{
+	struct worker_arg *a;
+	int ret;
+
+	if (f->nworkers >= f->max_workers)
+		return -EAGAIN;
+	a = malloc(sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a->f = f;
+	a->id = f->nworkers;
+	ret = pthread_create(&f->threads[f->nworkers], NULL, worker_main, a);
+	if (ret != 0) {
+		free(a);
+		return -ret;
+	}
+	f->nworkers++;
+	return 0;
+}
+
+int engine_files_init(struct engine_files *f, struct engine *e, uint32_t nfiles)
+{
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	f->engine = e;
+	f->max_workers = 32;
+	f->qcap = nfiles + 1;
+	f->queue = calloc(f->qcap, sizeof(*f->queue));
+	f->done = calloc(f->qcap, sizeof(*f->done));
+	f->threads = calloc(f->max_workers, sizeof(*f->threads));
+	f->busy_since = calloc(f->max_workers, sizeof(*f->busy_since));
+	if (f->queue == NULL || f->done == NULL || f->threads == NULL ||
+	    f->busy_since == NULL) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	f->eventfd = eventfd(0, EFD_CLOEXEC);
+	if (f->eventfd < 0) {
+		ret = -errno;
+		goto err_free;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->work, NULL);
+	ret = spawn(f);
+	if (ret < 0)
+		goto err_close;
+	return 0;
+
+err_close:
+	pthread_cond_destroy(&f->work);
+	pthread_mutex_destroy(&f->lock);
+	close(f->eventfd);
+err_free:
+	free(f->queue);
+	free(f->done);
+	free(f->threads);
+	free(f->busy_since);
+	return ret;
+}
+
+void engine_files_exit(struct engine_files *f)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&f->lock);
+	f->stop = true;
+	pthread_cond_broadcast(&f->work);
+	pthread_mutex_unlock(&f->lock);
+	/*
+	 * A worker stuck in a read that never returns cannot be joined; it
+	 * is detached and the process exits around it.
+	 */
+	for (i = 0; i < f->nworkers; i++) {
+		if (f->busy_since[i] != 0)
+			pthread_detach(f->threads[i]);
+		else
+			pthread_join(f->threads[i], NULL);
+	}
+	if (f->busy == 0) {
+		pthread_cond_destroy(&f->work);
+		pthread_mutex_destroy(&f->lock);
+		free(f->queue);
+		free(f->done);
+		free(f->threads);
+		free(f->busy_since);
+		close(f->eventfd);
+	}
+}
+
+/* Called with the lock held between engine_files_* calls of one tick. */
+void engine_files_submit(struct engine_files *f, uint32_t sensor)
+{
+	struct engine_sensor *s = &f->engine->sensors[sensor];
+
+	if (s->job.queued)
+		return; /* its read is still in a worker: join it */
+	s->job.queued = true;
+	s->job.done = false;
+	pthread_mutex_lock(&f->lock);
+	f->queue[(f->qhead + f->qlen) % f->qcap] = sensor;
+	f->qlen++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void engine_files_kick(struct engine_files *f)
+{
+	pthread_mutex_lock(&f->lock);
+	if (f->qlen > 0)
+		pthread_cond_broadcast(&f->work);
+	pthread_mutex_unlock(&f->lock);
+}
+
+uint32_t engine_files_take(struct engine_files *f, uint32_t *out, uint32_t max)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->ndone < max ? f->ndone : max;
+	memcpy(out, f->done, n * sizeof(*out));
+	memmove(f->done, f->done + n, (f->ndone - n) * sizeof(*out));
+	f->ndone -= n;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+void engine_files_check_stuck(struct engine_files *f, uint64_t now,
+			      uint64_t stuck_ns)
+{
+	uint32_t i, stuck = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (i = 0; i < f->nworkers; i++)
+		if (f->busy_since[i] != 0 && now - f->busy_since[i] >= stuck_ns)
+			stuck++;
+	if (f->qlen > 0 && stuck == f->nworkers)
+		spawn(f);
+	pthread_mutex_unlock(&f->lock);
+}

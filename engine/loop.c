@@ -1,0 +1,1281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loop.c - the io_uring shell of the engine.
+ *
+ * One thread submits every request and handles every completion.  Ticks
+ * are absolute kernel timeouts on CLOCK_MONOTONIC (tick n at base + n *
+ * period), so the schedule never drifts.  At a tick every sensor without a
+ * call in flight asks its breaker; a refused call costs nothing and shows
+ * as "open"; an admitted one starts its first attempt:
+ *
+ *   file:            the read goes to a file worker (files.c);
+ *   stream:, push sockets, udp:
+ *                    a read is always outstanding on the source (with a
+ *                    linked timeout), each record is parsed and stamped as
+ *                    it arrives, and an attempt takes the newest fresh one
+ *                    or waits for the next;
+ *   request sockets: connect, then send + recv with a linked timeout.
+ *
+ * A failed attempt is retried after a backoff that is a ring timeout: no
+ * thread sleeps.  Every attempt also has an application deadline, checked
+ * by one "sweep" timer armed at the earliest of them; it bounds what a
+ * linked timeout cannot (a file read stuck in a worker, a push source that
+ * stays silent).  The batch of a tick is published when every call started
+ * at that tick has ended, or at the tick's deadline, whichever is first.
+ *
+ * user_data is (kind, sensor, generation); a completion whose generation
+ * is no longer the sensor's current one is counted and ignored.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+#include "value.h"
+
+#define NS 1000000000ULL
+#define DRAIN_IDLE_NS NS      /* a push read's linked timeout, re-armed */
+#define LATE_SLACK_NS 1000000 /* a batch this far past its deadline is late */
+#define DGRAM_MAX (ENGINE_VALUE_RECORD_MAX + 2)
+
+enum ud_kind {
+	UD_IGNORE = 0, /* link timeouts, cancels */
+	UD_TICK,
+	UD_DEADLINE,
+	UD_SWEEP,
+	UD_SIGNAL,
+	UD_WAKE,
+	UD_READ,
+	UD_CONNECT,
+	UD_SEND,
+	UD_BACKOFF,
+	UD_BREAKER,
+};
+
+static uint64_t ud_make(enum ud_kind kind, uint32_t sensor, uint32_t gen)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(sensor & 0xffffff) << 32 | gen;
+}
+
+static enum ud_kind ud_kind(uint64_t ud)
+{
+	return (enum ud_kind)(ud >> 56);
+}
+
+static uint32_t ud_sensor(uint64_t ud)
+{
+	return (uint32_t)(ud >> 32) & 0xffffff;
+}
+
+static uint32_t ud_gen(uint64_t ud)
+{
+	return (uint32_t)ud;
+}
+
+uint64_t engine_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void set_ts(struct __kernel_timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (long long)(ns / NS);
+	ts->tv_nsec = (long long)(ns % NS);
+}
+
+/* An SQE, submitting what is queued if the SQ is full. */
+static struct io_uring_sqe *get_sqe(struct engine *e)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+
+	while (sqe == NULL) {
+		io_uring_submit(&e->ring);
+		sqe = io_uring_get_sqe(&e->ring);
+	}
+	return sqe;
+}
+
+static bool is_push(const struct engine_sensor *s)
+{
+	switch (s->cfg->source.kind) {
+	case ENGINE_CONFIG_SOURCE_STREAM:
+	case ENGINE_CONFIG_SOURCE_UDP:
+		return true;
+	case ENGINE_CONFIG_SOURCE_TCP:
+	case ENGINE_CONFIG_SOURCE_UNIX:
+		return s->cfg->request_len == 0;
+	default:
+		return false;
+	}
+}
+
+static bool is_stream_socket(const struct engine_sensor *s)
+{
+	return s->cfg->source.kind == ENGINE_CONFIG_SOURCE_TCP ||
+	       s->cfg->source.kind == ENGINE_CONFIG_SOURCE_UNIX;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void arm_abs(struct engine *e, struct __kernel_timespec *ts,
+		    uint64_t at_ns, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = get_sqe(e);
+
+	set_ts(ts, at_ns);
+	io_uring_prep_timeout(sqe, ts, 0, IORING_TIMEOUT_ABS);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+static void arm_rel(struct engine *e, struct __kernel_timespec *ts,
+		    uint64_t after_ns, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = get_sqe(e);
+
+	set_ts(ts, after_ns);
+	io_uring_prep_timeout(sqe, ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+/* Make sure the sweep runs by @at. */
+static void arm_sweep(struct engine *e, uint64_t at)
+{
+	if (e->sweep_at_ns != 0 && e->sweep_at_ns <= at)
+		return;
+	e->sweep_at_ns = at;
+	arm_abs(e, &e->sweep_ts, at, ud_make(UD_SWEEP, 0, ++e->sweep_gen));
+}
+
+/* ---- logging of failures, at most once a second per sensor ------------- */
+
+static void log_failure(struct engine_sensor *s, int err, uint64_t now)
+{
+	if (now < s->log_next_ns) {
+		s->log_suppressed++;
+		return;
+	}
+	if (s->log_suppressed > 0)
+		engine_log(ENGINE_LOG_INFO,
+			   "sensor %s: call failed: %s (%llu more not shown)",
+			   s->cfg->name, ringside_errno_name(err),
+			   (unsigned long long)s->log_suppressed);
+	else
+		engine_log(ENGINE_LOG_INFO, "sensor %s: call failed: %s",
+			   s->cfg->name, ringside_errno_name(err));
+	s->log_suppressed = 0;
+	s->log_next_ns = now + NS;
+}
+
+static void log_transition(struct engine_sensor *s,
+			   enum engine_breaker_transition t)
+{
+	static const char *const what[] = {
+		[ENGINE_BREAKER_OPENED] = "closed -> open",
+		[ENGINE_BREAKER_HALF_OPENED] = "open -> half_open",
+		[ENGINE_BREAKER_CLOSED] = "half_open -> closed",
+		[ENGINE_BREAKER_REOPENED] = "half_open -> open",
+	};
+
+	if (t == ENGINE_BREAKER_NONE || t == ENGINE_BREAKER_STALE)
+		return;
+	engine_log(ENGINE_LOG_INFO, "sensor %s: breaker %s", s->cfg->name,
+		   what[t]);
+}
+
+/* ---- publication ------------------------------------------------------- */
+
+static void sync_breaker_stats(struct engine_sensor *s)
+{
+	struct engine_breaker_stats bs;
+
+	engine_breaker_stats(s->breaker, &bs);
+	s->stats.counter[RINGSIDE_SC_BREAKER] = (uint64_t)bs.state;
+	s->stats.counter[RINGSIDE_SC_OPENS] = bs.opens;
+	s->stats.counter[RINGSIDE_SC_FAST_FAILS] = bs.fast_fails;
+	s->stats.counter[RINGSIDE_SC_PROBES] = bs.probes;
+}
+
+static void publish(struct engine *e)
+{
+	struct ringside_batch b;
+	uint64_t now = engine_now_ns();
+	uint32_t i, ok = 0;
+
+	memset(&b, 0, sizeof(b));
+	for (i = 0; i < e->nsensors; i++) {
+		struct engine_sensor *s = &e->sensors[i];
+		struct ringside_reading *r = &e->readings[i];
+
+		ok += (uint32_t)engine_batch_entry(&s->result, s->rejected_tick,
+						   e->tick, r);
+		if (r->status == RINGSIDE_PENDING)
+			s->stats.counter[RINGSIDE_SC_PENDING]++;
+		if (r->flags & RINGSIDE_READING_LATE)
+			s->stats.counter[RINGSIDE_SC_LATE]++;
+		if (r->status != RINGSIDE_OK)
+			s->stats.counter[RINGSIDE_SC_DEGRADED]++;
+	}
+	b.tick_us = e->tick_wall_us;
+	b.tick_mono_ns = e->tick_mono_ns;
+	b.published_mono_ns = now;
+	b.published_us = wall_us();
+	b.available = ok;
+	b.total = e->nsensors;
+	b.nreadings = e->nsensors;
+	if (ok < e->nsensors)
+		b.flags |= RINGSIDE_BATCH_DEGRADED;
+
+	e->stats.counter[RINGSIDE_EC_BATCHES]++;
+	if (ok < e->nsensors)
+		e->stats.counter[RINGSIDE_EC_DEGRADED]++;
+	if (now > e->tick_mono_ns + e->cfg->deadline_ns + LATE_SLACK_NS)
+		e->stats.counter[RINGSIDE_EC_LATE]++;
+	if (now - e->tick_mono_ns >
+	    e->stats.counter[RINGSIDE_EC_LATENESS_MAX_NS])
+		e->stats.counter[RINGSIDE_EC_LATENESS_MAX_NS] =
+			now - e->tick_mono_ns;
+
+	ringside_writer_publish(&e->seg, &b, e->readings);
+	ringside_writer_stats_begin(&e->seg);
+	ringside_writer_engine_set(&e->seg, &e->stats);
+	for (i = 0; i < e->nsensors; i++) {
+		sync_breaker_stats(&e->sensors[i]);
+		ringside_writer_sensor_set(&e->seg, i, &e->sensors[i].stats);
+	}
+	ringside_writer_stats_end(&e->seg);
+	e->collecting = false;
+
+	if (e->once) {
+		engine_print_json(e, &b);
+		e->stopping = true;
+	}
+}
+
+/* ---- calls and attempts ------------------------------------------------ */
+
+static void start_attempt(struct engine *e, struct engine_sensor *s,
+			  uint64_t now);
+
+static void hist_add(struct ringside_sensor_stats *st, uint32_t us)
+{
+	unsigned i;
+
+	for (i = 0; i < RINGSIDE_HIST_BUCKETS - 1; i++)
+		if (us <= ringside_hist_bound_us[i])
+			break;
+	st->hist[i]++;
+}
+
+static void arm_breaker_timer(struct engine *e, struct engine_sensor *s)
+{
+	struct engine_breaker_stats bs;
+
+	engine_breaker_stats(s->breaker, &bs);
+	if (bs.state != ENGINE_BREAKER_STATE_OPEN)
+		return;
+	arm_abs(e, &s->breaker_ts, bs.deadline_ns,
+		ud_make(UD_BREAKER, s->index, ++s->breaker_gen));
+}
+
+static void call_end(struct engine *e, struct engine_sensor *s, int err,
+		     double value, uint64_t now)
+{
+	struct ringside_sensor_stats *st = &s->stats;
+	enum engine_breaker_transition t;
+	uint64_t lat = (now - s->call_start_ns) / 1000;
+
+	s->phase = ENGINE_IDLE;
+	s->result.tick = s->call_tick;
+	s->result.value = value;
+	s->result.error = err;
+	s->result.latency_us = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+	s->result.attempts = (uint8_t)(s->attempt > 255 ? 255 : s->attempt);
+	s->result.valid = true;
+	s->result.unpublished = true;
+
+	st->counter[RINGSIDE_SC_CALLS]++;
+	st->counter[RINGSIDE_SC_LATENCY_SUM] += s->result.latency_us;
+	hist_add(st, s->result.latency_us);
+	if (err == 0) {
+		st->counter[RINGSIDE_SC_OK]++;
+		st->counter[RINGSIDE_SC_LAST_OK_US] = wall_us();
+		if (s->attempt > 1)
+			st->counter[RINGSIDE_SC_RETRY_OK]++;
+	} else {
+		st->counter[RINGSIDE_SC_FAILED]++;
+		log_failure(s, err, now);
+	}
+
+	/* The breaker wraps the retry: one result per call. */
+	t = engine_breaker_record(s->breaker, &s->ticket, err == 0, now);
+	log_transition(s, t);
+	if (t == ENGINE_BREAKER_OPENED || t == ENGINE_BREAKER_REOPENED)
+		arm_breaker_timer(e, s);
+
+	if (e->collecting && s->call_tick == e->tick) {
+		if (--e->outstanding == 0)
+			publish(e);
+	}
+}
+
+static void attempt_end(struct engine *e, struct engine_sensor *s, int err,
+			double value, uint64_t now)
+{
+	struct engine_backoff_policy pol;
+	uint64_t wait;
+
+	if (s->phase != ENGINE_ATTEMPT)
+		return;
+	if (err == 0) {
+		call_end(e, s, 0, value, now);
+		return;
+	}
+	s->stats.counter[RINGSIDE_SC_LAST_ERROR] = (uint64_t)err;
+	if (err == ETIMEDOUT)
+		s->stats.counter[RINGSIDE_SC_TIMEOUTS]++;
+	if (s->attempt >= s->cfg->retry_attempts) {
+		call_end(e, s, err, 0, now);
+		return;
+	}
+	pol.base_ns = s->cfg->retry_base_ns;
+	pol.max_ns = s->cfg->retry_max_ns;
+	pol.jitter = (enum engine_backoff_jitter)s->cfg->retry_jitter;
+	wait = engine_backoff_delay(&pol, s->attempt, s->prev_wait_ns, &s->rng);
+	s->prev_wait_ns = wait;
+	s->phase = ENGINE_BACKOFF;
+	engine_log(ENGINE_LOG_DEBUG,
+		   "sensor %s: attempt %u failed (%s), retry in %.3f ms",
+		   s->cfg->name, s->attempt, ringside_errno_name(err),
+		   (double)wait / 1e6);
+	arm_rel(e, &s->timer_ts, wait,
+		ud_make(UD_BACKOFF, s->index, ++s->timer_gen));
+}
+
+static void start_call(struct engine *e, struct engine_sensor *s, uint64_t now)
+{
+	enum engine_breaker_admission a;
+
+	a = engine_breaker_admit(s->breaker, now, &s->ticket);
+	log_transition(s, s->ticket.transition);
+	if (a == ENGINE_BREAKER_REJECT) {
+		/* Fail fast: no syscall, and not a failure. */
+		s->rejected_tick = e->tick;
+		return;
+	}
+	s->call_tick = e->tick;
+	s->call_start_ns = now;
+	s->attempt = 0;
+	s->prev_wait_ns = 0;
+	e->outstanding++;
+	start_attempt(e, s, now);
+}
+
+/* ---- sources ----------------------------------------------------------- */
+
+static void close_source(struct engine *e, struct engine_sensor *s)
+{
+	if (s->fd < 0)
+		return;
+	if (s->io_inflight > 0) {
+		/* close() does not cancel reads in flight; this does.  The
+		 * cancel is issued at submission, before the close. */
+		struct io_uring_sqe *sqe = get_sqe(e);
+
+		io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+		io_uring_submit(&e->ring);
+	}
+	close(s->fd);
+	s->fd = -1;
+	s->conn = ENGINE_CLOSED;
+	s->sending = false;
+	s->io_gen++; /* whatever completes now is stale */
+	if (s->frame != NULL)
+		engine_frame_reset(s->frame);
+}
+
+/* A read (with its linked timeout) into the frame or datagram buffer. */
+static void submit_read(struct engine *e, struct engine_sensor *s,
+			uint64_t timeout_ns, bool linked_after_send)
+{
+	struct io_uring_sqe *sqe;
+	void *buf;
+	size_t len;
+
+	if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_UDP) {
+		buf = s->dgram;
+		len = DGRAM_MAX;
+	} else {
+		buf = engine_frame_space(s->frame, &len);
+		if (len == 0) {
+			/* Cannot happen: the framer drops over-long lines. */
+			engine_frame_reset(s->frame);
+			buf = engine_frame_space(s->frame, &len);
+		}
+	}
+	sqe = get_sqe(e);
+	if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_STREAM)
+		io_uring_prep_read(sqe, s->fd, buf, (unsigned)len, 0);
+	else
+		io_uring_prep_recv(sqe, s->fd, buf, len,
+				   s->cfg->source.kind ==
+						   ENGINE_CONFIG_SOURCE_UDP
+					   ? MSG_TRUNC
+					   : 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_READ, s->index, s->io_gen));
+	sqe->flags |= IOSQE_IO_LINK;
+	s->io_inflight++;
+	(void)linked_after_send;
+
+	sqe = get_sqe(e);
+	set_ts(&s->io_ts, timeout_ns);
+	io_uring_prep_link_timeout(sqe, &s->io_ts, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, s->index, 0));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+static void send_request(struct engine *e, struct engine_sensor *s,
+			 uint64_t now)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t left = s->deadline_ns > now ? s->deadline_ns - now : 1;
+
+	/* A reply to an earlier request can never be taken for this one:
+	 * a timed-out request closed the connection, and leftovers go. */
+	engine_frame_reset(s->frame);
+	sqe = get_sqe(e);
+	io_uring_prep_send(sqe, s->fd, s->cfg->request, s->cfg->request_len,
+			   MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_SEND, s->index, s->io_gen));
+	sqe->flags |= IOSQE_IO_LINK;
+	s->io_inflight++;
+	s->sending = true;
+	submit_read(e, s, left, true);
+}
+
+static int serial_setup(int fd, const struct engine_config_serial *ser)
+{
+	struct termios t;
+
+	if (!ser->set)
+		return 0;
+	if (tcgetattr(fd, &t) < 0)
+		return -errno;
+	cfmakeraw(&t);
+	cfsetispeed(&t, ser->speed);
+	cfsetospeed(&t, ser->speed);
+	t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | PARODD | CSTOPB);
+	t.c_cflag |= ser->data_bits == 5   ? CS5
+		     : ser->data_bits == 6 ? CS6
+		     : ser->data_bits == 7 ? CS7
+					   : CS8;
+	if (ser->parity != 'N')
+		t.c_cflag |= PARENB | (ser->parity == 'O' ? PARODD : 0);
+	if (ser->stop_bits == 2)
+		t.c_cflag |= CSTOPB;
+	t.c_cflag |= CLOCAL | CREAD;
+	if (tcsetattr(fd, TCSANOW, &t) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Open a stream path: a FIFO read-write, so no writer never means EOF. */
+static int open_stream(struct engine_sensor *s)
+{
+	const char *path = s->cfg->source.path;
+	struct stat st;
+	int fd, flags = O_RDONLY;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (S_ISFIFO(st.st_mode))
+		flags = O_RDWR;
+	/* O_NONBLOCK only for the open (a tty may wait for carrier); reads
+	 * go through the ring, which polls. */
+	fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, 0) < 0 || serial_setup(fd, &s->cfg->serial)) {
+		int err = -errno;
+
+		close(fd);
+		return err < 0 ? err : -EIO;
+	}
+	return fd;
+}
+
+static int open_udp(struct engine_sensor *s)
+{
+	int fd, one = 1;
+
+	if (s->addr_error != 0)
+		return -s->addr_error;
+	fd = socket(s->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&s->addr, s->addrlen) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void start_connect(struct engine *e, struct engine_sensor *s,
+			  uint64_t now)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t left = s->deadline_ns > now ? s->deadline_ns - now : 1;
+	int fd;
+
+	if (s->addr_error != 0) {
+		attempt_end(e, s, s->addr_error, 0, now);
+		return;
+	}
+	fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		attempt_end(e, s, errno, 0, now);
+		return;
+	}
+	s->fd = fd;
+	s->conn = ENGINE_CONNECTING;
+	s->stats.counter[RINGSIDE_SC_RECONNECTS]++;
+	sqe = get_sqe(e);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->addr, s->addrlen);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_CONNECT, s->index, s->io_gen));
+	sqe->flags |= IOSQE_IO_LINK;
+	s->io_inflight++;
+	sqe = get_sqe(e);
+	set_ts(&s->io_ts, left);
+	io_uring_prep_link_timeout(sqe, &s->io_ts, 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, s->index, 0));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+/* Bring a push source up if it is down; 0, or a positive errno. */
+static int ensure_open(struct engine *e, struct engine_sensor *s, uint64_t now)
+{
+	int fd;
+
+	if (s->conn != ENGINE_CLOSED)
+		return 0;
+	if (s->io_inflight > 0)
+		return 0; /* the old descriptor's requests are still ending */
+	if (is_stream_socket(s)) {
+		start_connect(e, s, now);
+		return 0;
+	}
+	fd = s->cfg->source.kind == ENGINE_CONFIG_SOURCE_UDP ? open_udp(s)
+							     : open_stream(s);
+	if (fd < 0)
+		return -fd;
+	s->fd = fd;
+	s->conn = ENGINE_OPEN;
+	s->stats.counter[RINGSIDE_SC_RECONNECTS]++;
+	if (s->frame != NULL)
+		engine_frame_reset(s->frame);
+	submit_read(e, s, DRAIN_IDLE_NS, false);
+	return 0;
+}
+
+/* A push attempt takes the newest record if it is fresh and unused. */
+static bool take_record(struct engine *e, struct engine_sensor *s, uint64_t now)
+{
+	if (s->record_seq == 0 || s->record_seq == s->used_record ||
+	    now - s->record_ns > s->cfg->max_age_ns)
+		return false;
+	s->used_record = s->record_seq;
+	attempt_end(e, s, s->record_error, s->record_value, now);
+	return true;
+}
+
+static void start_attempt(struct engine *e, struct engine_sensor *s,
+			  uint64_t now)
+{
+	int err;
+
+	s->attempt++;
+	s->stats.counter[RINGSIDE_SC_ATTEMPTS]++;
+	if (s->attempt > 1)
+		s->stats.counter[RINGSIDE_SC_RETRIES]++;
+	s->phase = ENGINE_ATTEMPT;
+	s->deadline_ns = now + s->cfg->timeout_ns;
+
+	switch (s->cfg->source.kind) {
+	case ENGINE_CONFIG_SOURCE_FILE:
+		engine_files_submit(&e->files, s->index);
+		arm_sweep(e, s->deadline_ns);
+		return;
+	default:
+		break;
+	}
+	if (is_push(s)) {
+		err = ensure_open(e, s, now);
+		if (err != 0) {
+			attempt_end(e, s, err, 0, now);
+			return;
+		}
+		if (take_record(e, s, now))
+			return;
+		arm_sweep(e, s->deadline_ns);
+		return;
+	}
+	/* Request mode. */
+	arm_sweep(e, s->deadline_ns);
+	if (s->conn == ENGINE_OPEN && s->io_inflight == 0)
+		send_request(e, s, now);
+	else if (s->conn == ENGINE_CLOSED && s->io_inflight == 0)
+		start_connect(e, s, now);
+	/* else: the old connection's requests are still being cancelled; the
+	 * sweep fails the attempt if they outlast it. */
+}
+
+/* ---- completions ------------------------------------------------------- */
+
+static void handle_line(struct engine *e, struct engine_sensor *s,
+			const char *line, int len, uint64_t now)
+{
+	double v = 0;
+	int err = 0;
+
+	if (len < 0)
+		err = -len;
+	else
+		err = -engine_value_parse(&s->cfg->value, line, (size_t)len,
+					  &v);
+	if (!is_push(s)) {
+		/* Request mode: the first line after the request answers it. */
+		if (s->phase == ENGINE_ATTEMPT && s->sending)
+			attempt_end(e, s, err, v, now);
+		s->sending = false;
+		return;
+	}
+	s->record_seq++;
+	s->record_ns = now;
+	s->record_value = v;
+	s->record_error = err;
+}
+
+static void on_read(struct engine *e, struct engine_sensor *s, int res,
+		    bool stale, uint64_t now)
+{
+	const char *line;
+	int len;
+
+	s->io_inflight--;
+	if (stale) {
+		if (s->io_inflight == 0 && s->phase == ENGINE_ATTEMPT &&
+		    s->conn == ENGINE_CLOSED) {
+			/* The old descriptor is gone: bring up the new one. */
+			if (is_push(s)) {
+				int err = ensure_open(e, s, now);
+
+				if (err)
+					attempt_end(e, s, err, 0, now);
+			} else {
+				start_connect(e, s, now);
+			}
+		}
+		return;
+	}
+	if (res == -ECANCELED || res == -ETIME || res == -EINTR) {
+		if (is_push(s)) {
+			submit_read(e, s, DRAIN_IDLE_NS, false); /* idle */
+			return;
+		}
+		/* Request mode: the reply did not come in time.  Close, so a
+		 * late reply is never taken for the next request's. */
+		close_source(e, s);
+		attempt_end(e, s, ETIMEDOUT, 0, now);
+		return;
+	}
+	if (res <= 0) {
+		int err = res == 0 ? (is_stream_socket(s) ? ECONNRESET : EPIPE)
+				   : -res;
+
+		close_source(e, s);
+		if (s->phase == ENGINE_ATTEMPT && (is_push(s) || !is_push(s)))
+			attempt_end(e, s, err, 0, now);
+		return;
+	}
+	if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_UDP) {
+		size_t n = (size_t)res;
+		double v = 0;
+		int err;
+
+		if (n > ENGINE_VALUE_RECORD_MAX + 1) {
+			err = EMSGSIZE;
+		} else {
+			while (n > 0 && (s->dgram[n - 1] == '\n' ||
+					 s->dgram[n - 1] == '\r'))
+				n--;
+			err = n > ENGINE_VALUE_RECORD_MAX
+				      ? EMSGSIZE
+				      : -engine_value_parse(&s->cfg->value,
+							    s->dgram, n, &v);
+		}
+		s->record_seq++;
+		s->record_ns = now;
+		s->record_value = v;
+		s->record_error = err;
+	} else {
+		engine_frame_commit(s->frame, (size_t)res);
+		while ((len = engine_frame_next(s->frame, &line)) != -EAGAIN)
+			handle_line(e, s, line, len, now);
+	}
+	if (is_push(s)) {
+		if (s->phase == ENGINE_ATTEMPT)
+			take_record(e, s, now);
+		if (s->conn == ENGINE_OPEN)
+			submit_read(e, s, DRAIN_IDLE_NS, false);
+		return;
+	}
+	/* Request mode: no full line yet, read on within the deadline. */
+	if (s->phase == ENGINE_ATTEMPT && s->sending)
+		submit_read(e, s,
+			    s->deadline_ns > now ? s->deadline_ns - now : 1,
+			    false);
+}
+
+static void on_connect(struct engine *e, struct engine_sensor *s, int res,
+		       bool stale, uint64_t now)
+{
+	s->io_inflight--;
+	if (stale)
+		return;
+	if (res < 0) {
+		int err = res == -ECANCELED || res == -ETIME ? ETIMEDOUT : -res;
+
+		close_source(e, s);
+		attempt_end(e, s, err, 0, now);
+		return;
+	}
+	s->conn = ENGINE_OPEN;
+	engine_log(ENGINE_LOG_DEBUG, "sensor %s: connected", s->cfg->name);
+	if (is_push(s)) {
+		engine_frame_reset(s->frame);
+		submit_read(e, s, DRAIN_IDLE_NS, false);
+		if (s->phase == ENGINE_ATTEMPT)
+			take_record(e, s, now);
+	} else if (s->phase == ENGINE_ATTEMPT) {
+		send_request(e, s, now);
+	}
+}
+
+static void on_send(struct engine *e, struct engine_sensor *s, int res,
+		    bool stale, uint64_t now)
+{
+	s->io_inflight--;
+	if (stale || res >= 0)
+		return;
+	/* The linked recv ends with -ECANCELED and is handled there; make
+	 * sure the attempt reports the send's error instead of a timeout. */
+	close_source(e, s);
+	attempt_end(e, s, res == -ECANCELED ? ETIMEDOUT : -res, 0, now);
+}
+
+static void on_files(struct engine *e, uint64_t now)
+{
+	uint32_t idx[256], n, i;
+
+	while ((n = engine_files_take(&e->files, idx, 256)) > 0) {
+		for (i = 0; i < n; i++) {
+			struct engine_sensor *s = &e->sensors[idx[i]];
+
+			s->job.queued = false;
+			if (s->phase == ENGINE_ATTEMPT)
+				attempt_end(e, s, s->job.error, s->job.value,
+					    now);
+		}
+	}
+}
+
+static void sweep(struct engine *e, uint64_t now)
+{
+	uint64_t next = 0;
+	uint64_t min_timeout = UINT64_MAX;
+	uint32_t i;
+
+	e->sweep_at_ns = 0;
+	for (i = 0; i < e->nsensors; i++) {
+		struct engine_sensor *s = &e->sensors[i];
+
+		if (s->phase != ENGINE_ATTEMPT)
+			continue;
+		if (s->deadline_ns <= now) {
+			if (!is_push(s) &&
+			    s->cfg->source.kind != ENGINE_CONFIG_SOURCE_FILE)
+				close_source(e, s);
+			else if (s->conn == ENGINE_CONNECTING)
+				close_source(e, s);
+			attempt_end(e, s, ETIMEDOUT, 0, now);
+			continue;
+		}
+		if (next == 0 || s->deadline_ns < next)
+			next = s->deadline_ns;
+		if (s->cfg->timeout_ns < min_timeout)
+			min_timeout = s->cfg->timeout_ns;
+	}
+	if (e->have_files && min_timeout != UINT64_MAX)
+		engine_files_check_stuck(&e->files, now, min_timeout);
+	if (next != 0)
+		arm_sweep(e, next);
+}
+
+/* ---- ticks ------------------------------------------------------------- */
+
+static void start_tick(struct engine *e, uint64_t n, uint64_t now)
+{
+	uint32_t i;
+
+	e->tick = n;
+	e->tick_mono_ns = e->base_ns + n * e->cfg->period_ns;
+	e->tick_wall_us = wall_us() - (now - e->tick_mono_ns) / 1000;
+	e->collecting = true;
+	e->outstanding = 0;
+	arm_abs(e, &e->deadline_ts, e->tick_mono_ns + e->cfg->deadline_ns,
+		ud_make(UD_DEADLINE, 0, ++e->deadline_gen));
+	for (i = 0; i < e->nsensors; i++) {
+		struct engine_sensor *s = &e->sensors[i];
+
+		if (s->phase == ENGINE_IDLE)
+			start_call(e, s, now);
+	}
+	if (e->have_files)
+		engine_files_kick(&e->files);
+	if (e->collecting && e->outstanding == 0)
+		publish(e);
+	arm_abs(e, &e->tick_ts, e->tick_mono_ns + e->cfg->period_ns,
+		ud_make(UD_TICK, 0, ++e->tick_gen));
+}
+
+static void on_tick(struct engine *e, uint64_t now)
+{
+	uint64_t n = (now - e->base_ns) / e->cfg->period_ns;
+
+	if (e->collecting)
+		publish(e); /* its deadline is this very moment */
+	if (e->stopping)
+		return;
+	if (n < e->tick + 1)
+		n = e->tick + 1;
+	/*
+	 * Ticks that passed while the engine could not run are skipped,
+	 * never published late; so is the current one if its deadline is
+	 * already over.
+	 */
+	if (now > e->base_ns + n * e->cfg->period_ns + e->cfg->deadline_ns)
+		n++;
+	if (n > e->tick + 1)
+		e->stats.counter[RINGSIDE_EC_MISSED_TICKS] += n - e->tick - 1;
+	if (n > e->tick + 1 && e->base_ns + n * e->cfg->period_ns > now) {
+		/* The tick to run is in the future: wait for it. */
+		e->tick = n - 1;
+		arm_abs(e, &e->tick_ts, e->base_ns + n * e->cfg->period_ns,
+			ud_make(UD_TICK, 0, ++e->tick_gen));
+		return;
+	}
+	start_tick(e, n, now);
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static void submit_signal_read(struct engine *e)
+{
+	struct io_uring_sqe *sqe = get_sqe(e);
+
+	io_uring_prep_read(sqe, e->signal_fd, e->signal_buf,
+			   sizeof(struct signalfd_siginfo), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_SIGNAL, 0, 0));
+}
+
+static void submit_wake_read(struct engine *e)
+{
+	struct io_uring_sqe *sqe = get_sqe(e);
+
+	io_uring_prep_read(sqe, e->files.eventfd, &e->wake_buf,
+			   sizeof(e->wake_buf), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
+}
+
+static void on_signal(struct engine *e, int res)
+{
+	struct signalfd_siginfo *si = (struct signalfd_siginfo *)e->signal_buf;
+
+	if (res == (int)sizeof(*si)) {
+		if (si->ssi_signo == SIGHUP) {
+			e->reload = true;
+		} else {
+			engine_log(ENGINE_LOG_INFO,
+				   "signal %u: finishing the tick and stopping",
+				   si->ssi_signo);
+			e->stopping = true;
+		}
+	}
+	submit_signal_read(e);
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static void resolve(struct engine_sensor *s)
+{
+	const struct engine_config_source *src = &s->cfg->source;
+	struct addrinfo hints, *ai;
+	char port[8];
+	int ret;
+
+	if (src->kind == ENGINE_CONFIG_SOURCE_UNIX) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&s->addr;
+
+		if (strlen(src->path) >= sizeof(un->sun_path)) {
+			s->addr_error = ENAMETOOLONG;
+			return;
+		}
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, src->path);
+		s->addrlen = sizeof(*un);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = src->kind == ENGINE_CONFIG_SOURCE_UDP ? SOCK_DGRAM
+								  : SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", src->port);
+	ret = getaddrinfo(src->host, port, &hints, &ai);
+	if (ret != 0) {
+		s->addr_error = EHOSTUNREACH;
+		return;
+	}
+	memcpy(&s->addr, ai->ai_addr, ai->ai_addrlen);
+	s->addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+}
+
+static int sensors_init(struct engine *e)
+{
+	uint32_t i;
+
+	e->nsensors = (uint32_t)e->cfg->nr_sensors;
+	e->sensors = calloc(e->nsensors, sizeof(*e->sensors));
+	e->readings = calloc(e->nsensors, sizeof(*e->readings));
+	if (e->sensors == NULL || e->readings == NULL)
+		return -ENOMEM;
+	for (i = 0; i < e->nsensors; i++) {
+		struct engine_sensor *s = &e->sensors[i];
+		const struct engine_config_sensor *c = &e->cfg->sensors[i];
+		struct engine_breaker_config bc = {
+			.failures = c->breaker_failures,
+			.probes = c->breaker_probes,
+			.window_ns = c->breaker_window_ns,
+			.reset_ns = c->breaker_reset_ns,
+		};
+
+		s->cfg = c;
+		s->index = i;
+		s->fd = -1;
+		s->job.fd = -1;
+		s->rejected_tick = UINT64_MAX;
+		s->breaker = aligned_alloc(64, sizeof(*s->breaker));
+		if (s->breaker == NULL)
+			return -ENOMEM;
+		engine_breaker_init(s->breaker, &bc, engine_now_ns());
+		engine_backoff_rng_seed(&s->rng, (uint64_t)getpid() ^ wall_us(),
+					engine_backoff_hash(c->name));
+		switch (c->source.kind) {
+		case ENGINE_CONFIG_SOURCE_FILE:
+			e->have_files = true;
+			break;
+		case ENGINE_CONFIG_SOURCE_UDP:
+			s->dgram = malloc(DGRAM_MAX);
+			if (s->dgram == NULL)
+				return -ENOMEM;
+			resolve(s);
+			break;
+		default:
+			s->frame = malloc(sizeof(*s->frame));
+			if (s->frame == NULL)
+				return -ENOMEM;
+			engine_frame_init(s->frame);
+			if (is_stream_socket(s))
+				resolve(s);
+			break;
+		}
+	}
+	return 0;
+}
+
+static void sensors_exit(struct engine *e)
+{
+	uint32_t i;
+
+	if (e->sensors == NULL)
+		return;
+	for (i = 0; i < e->nsensors; i++) {
+		struct engine_sensor *s = &e->sensors[i];
+
+		if (s->fd >= 0)
+			close(s->fd);
+		if (s->job.fd >= 0 && !s->job.queued)
+			close(s->job.fd);
+		free(s->breaker);
+		free(s->frame);
+		free(s->dgram);
+	}
+	free(e->sensors);
+	free(e->readings);
+	e->sensors = NULL;
+}
+
+static int segment_create(struct engine *e)
+{
+	struct ringside_params p;
+	const char **names, **units;
+	uint32_t i;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "%s", e->cfg->name);
+	p.ring = e->cfg->ring;
+	p.nsensors = e->nsensors;
+	p.period_ns = e->cfg->period_ns;
+	p.deadline_ns = e->cfg->deadline_ns;
+	p.mode = (uint32_t)e->cfg->shm_mode;
+	names = calloc(e->nsensors, sizeof(*names));
+	units = calloc(e->nsensors, sizeof(*units));
+	if (names == NULL || units == NULL) {
+		free(names);
+		free(units);
+		return -ENOMEM;
+	}
+	for (i = 0; i < e->nsensors; i++) {
+		names[i] = e->cfg->sensors[i].name;
+		units[i] = e->cfg->sensors[i].unit;
+	}
+	ret = ringside_writer_create(&e->seg, &p, names, units);
+	free(names);
+	free(units);
+	if (ret == 0)
+		e->seg_open = true;
+	return ret;
+}
+
+static int ring_init(struct engine *e)
+{
+	struct io_uring_params p;
+	unsigned entries = 256;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	/* Worst case in the CQ: per sensor a read, a send, a backoff and a
+	 * breaker timer, plus the engine's own. */
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
+		  IORING_SETUP_DEFER_TASKRUN;
+	p.cq_entries = 4 * e->nsensors + 64;
+	if (p.cq_entries < 2 * entries)
+		p.cq_entries = 2 * entries;
+	ret = io_uring_queue_init_params(entries, &e->ring, &p);
+	if (ret == -EINVAL) {
+		p.flags = IORING_SETUP_CQSIZE;
+		ret = io_uring_queue_init_params(entries, &e->ring, &p);
+	}
+	return ret;
+}
+
+static int signals_init(struct engine *e)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before the file workers start, so they inherit the mask. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -EINVAL;
+	e->signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	return e->signal_fd < 0 ? -errno : 0;
+}
+
+int engine_run(struct engine *e)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t now;
+	int ret;
+
+	signal(SIGPIPE, SIG_IGN);
+	ret = signals_init(e);
+	if (ret < 0) {
+		engine_log(ENGINE_LOG_ERROR, "signalfd: %s", strerror(-ret));
+		return 1;
+	}
+	ret = sensors_init(e);
+	if (ret < 0)
+		goto err_sensors;
+	ret = ring_init(e);
+	if (ret < 0) {
+		engine_log(ENGINE_LOG_ERROR, "io_uring: %s", strerror(-ret));
+		goto err_sensors;
+	}
+	if (e->have_files) {
+		ret = engine_files_init(&e->files, e, e->nsensors);
+		if (ret < 0) {
+			engine_log(ENGINE_LOG_ERROR, "file workers: %s",
+				   strerror(-ret));
+			goto err_ring;
+		}
+		submit_wake_read(e);
+	}
+	ret = segment_create(e);
+	if (ret < 0) {
+		engine_log(ENGINE_LOG_ERROR, "segment /dev/shm/ringside.%s: %s",
+			   e->cfg->name, ringside_strerror(ret));
+		goto err_files;
+	}
+	engine_log(ENGINE_LOG_INFO,
+		   "engine %s: %u sensors, period %.3f ms, segment %s",
+		   e->cfg->name, e->nsensors, (double)e->cfg->period_ns / 1e6,
+		   e->seg.path);
+	submit_signal_read(e);
+
+	now = engine_now_ns();
+	e->base_ns = now;
+	e->stats.counter[RINGSIDE_EC_STARTED_US] = wall_us();
+	e->stats.counter[RINGSIDE_EC_STARTED_MONO_NS] = now;
+	start_tick(e, 0, now);
+
+	for (;;) {
+		unsigned head, seen = 0;
+
+		if (e->stopping && !e->collecting)
+			break;
+		ret = io_uring_submit_and_wait(&e->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -ETIME &&
+		    ret != -EAGAIN && ret != -EBUSY) {
+			engine_log(ENGINE_LOG_ERROR, "io_uring_enter: %s",
+				   strerror(-ret));
+			break;
+		}
+		now = engine_now_ns();
+		io_uring_for_each_cqe(&e->ring, head, cqe)
+		{
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+			struct engine_sensor *s = NULL;
+			uint32_t idx = ud_sensor(ud);
+			int res = cqe->res;
+
+			seen++;
+			if (idx < e->nsensors)
+				s = &e->sensors[idx];
+			switch (ud_kind(ud)) {
+			case UD_TICK:
+				if (ud_gen(ud) == e->tick_gen)
+					on_tick(e, now);
+				break;
+			case UD_DEADLINE:
+				if (ud_gen(ud) == e->deadline_gen &&
+				    e->collecting)
+					publish(e);
+				break;
+			case UD_SWEEP:
+				if (ud_gen(ud) == e->sweep_gen)
+					sweep(e, now);
+				break;
+			case UD_SIGNAL:
+				on_signal(e, res);
+				break;
+			case UD_WAKE:
+				on_files(e, now);
+				submit_wake_read(e);
+				break;
+			case UD_READ:
+				on_read(e, s, res, ud_gen(ud) != s->io_gen,
+					now);
+				break;
+			case UD_CONNECT:
+				on_connect(e, s, res, ud_gen(ud) != s->io_gen,
+					   now);
+				break;
+			case UD_SEND:
+				on_send(e, s, res, ud_gen(ud) != s->io_gen,
+					now);
+				break;
+			case UD_BACKOFF:
+				if (ud_gen(ud) == s->timer_gen &&
+				    s->phase == ENGINE_BACKOFF) {
+					start_attempt(e, s, now);
+					if (e->have_files)
+						engine_files_kick(&e->files);
+				}
+				break;
+			case UD_BREAKER:
+				if (ud_gen(ud) == s->breaker_gen) {
+					uint64_t next;
+
+					log_transition(s, engine_breaker_poll(
+								  s->breaker,
+								  now, &next));
+					arm_breaker_timer(e, s);
+				}
+				break;
+			default:
+				break;
+			}
+		}
+		io_uring_cq_advance(&e->ring, seen);
+		if (e->reload) {
+			e->reload = false;
+			engine_log(
+				ENGINE_LOG_WARN,
+				"SIGHUP: reloading the configuration is "
+				"not supported yet; keeping the running one");
+		}
+		if (e->stop_at_ns != 0 && now >= e->stop_at_ns && !e->stopping)
+			e->stopping = true;
+	}
+	ret = 0;
+	ringside_writer_close(&e->seg, 0);
+	e->seg_open = false;
+	engine_log(ENGINE_LOG_INFO, "engine %s: stopped after %llu batches",
+		   e->cfg->name,
+		   (unsigned long long)e->stats.counter[RINGSIDE_EC_BATCHES]);
+err_files:
+	if (e->have_files)
+		engine_files_exit(&e->files);
+err_ring:
+	io_uring_queue_exit(&e->ring);
+err_sensors:
+	close(e->signal_fd);
+	e->signal_fd = -1;
+	return ret < 0 ? 1 : 0;
+}
+
+void engine_release(struct engine *e)
+{
+	sensors_exit(e);
+}
