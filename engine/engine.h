@@ -100,6 +100,21 @@ struct engine_sensor {
 	uint64_t log_suppressed;
 };
 
+/*
+ * What a reload leaves behind: the old sensors and their configuration,
+ * kept until exit because a completion or a stuck file read may still
+ * point into them.
+ */
+struct engine_retired {
+	struct engine_retired *next;
+	struct engine_sensor *sensors;
+	uint32_t nsensors;
+	struct ringside_reading *readings;
+	struct engine_config *cfg;
+	bool cfg_owned;
+	bool files_stuck;
+};
+
 /* The file workers. */
 struct engine_files {
 	pthread_mutex_t lock;
@@ -113,11 +128,15 @@ struct engine_files {
 	uint64_t *busy_since; /* per worker: monotonic ns, 0 when idle */
 	pthread_t *threads;
 	bool stop;
-	struct engine *engine;
+	struct engine_sensor *sensors; /* of the generation it serves */
 };
 
 struct engine {
 	struct engine_config *cfg;
+	bool cfg_owned;			/* cfg was allocated by a reload */
+	const char *name_override;	/* --name, kept across reloads */
+	uint32_t rgen;			/* reload generation, in user_data */
+	struct engine_retired *retired; /* sensors of earlier configurations */
 	struct io_uring ring;
 	struct ringside_writer seg;
 	bool seg_open;
@@ -140,8 +159,9 @@ struct engine {
 	int signal_fd;
 	uint64_t signal_buf[16];
 	uint64_t wake_buf;
-	struct engine_files files;
+	struct engine_files *files; /* NULL when no file sensor */
 	bool have_files;
+	bool files_stuck; /* a worker of this generation never returned */
 
 	struct ringside_engine_stats stats;
 	uint64_t stop_at_ns; /* --duration; 0: none */
@@ -165,9 +185,12 @@ int engine_run(struct engine *e);
 void engine_release(struct engine *e);
 
 /* The file workers, in files.c. */
-int engine_files_init(struct engine_files *f, struct engine *e,
-		      uint32_t nfiles);
-void engine_files_exit(struct engine_files *f);
+/* Returns 0 or -errno. */
+int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
+		      uint32_t nsensors);
+/* Returns true if @f was freed-ready, false if a worker is stuck in a read
+ * and still uses @f and its sensors (then they must outlive the process). */
+bool engine_files_exit(struct engine_files *f);
 void engine_files_submit(struct engine_files *f, uint32_t sensor);
 void engine_files_kick(struct engine_files *f);
 uint32_t engine_files_take(struct engine_files *f, uint32_t *out, uint32_t max);

@@ -110,7 +110,7 @@ static void *worker_main(void *p)
 		f->busy++;
 		pthread_mutex_unlock(&f->lock);
 
-		s = &f->engine->sensors[idx];
+		s = &f->sensors[idx];
 		ret = read_file(s, buf, now, &value);
 
 		pthread_mutex_lock(&f->lock);
@@ -153,12 +153,13 @@ static int spawn(struct engine_files *f)
 	return 0;
 }
 
-int engine_files_init(struct engine_files *f, struct engine *e, uint32_t nfiles)
+int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
+		      uint32_t nfiles)
 {
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	f->engine = e;
+	f->sensors = sensors;
 	f->max_workers = 32;
 	f->qcap = nfiles + 1;
 	f->queue = calloc(f->qcap, sizeof(*f->queue));
@@ -194,9 +195,9 @@ err_free:
 	return ret;
 }
 
-void engine_files_exit(struct engine_files *f)
+bool engine_files_exit(struct engine_files *f)
 {
-	uint32_t i;
+	uint32_t i, busy;
 
 	pthread_mutex_lock(&f->lock);
 	f->stop = true;
@@ -212,7 +213,10 @@ void engine_files_exit(struct engine_files *f)
 		else
 			pthread_join(f->threads[i], NULL);
 	}
-	if (f->busy == 0) {
+	pthread_mutex_lock(&f->lock);
+	busy = f->busy;
+	pthread_mutex_unlock(&f->lock);
+	if (busy == 0) {
 		pthread_cond_destroy(&f->work);
 		pthread_mutex_destroy(&f->lock);
 		free(f->queue);
@@ -220,13 +224,15 @@ void engine_files_exit(struct engine_files *f)
 		free(f->threads);
 		free(f->busy_since);
 		close(f->eventfd);
+		return true;
 	}
+	return false;
 }
 
-/* Called with the lock held between engine_files_* calls of one tick. */
+/* Queue a read of @sensor's file, unless one is still in a worker. */
 void engine_files_submit(struct engine_files *f, uint32_t sensor)
 {
-	struct engine_sensor *s = &f->engine->sensors[sensor];
+	struct engine_sensor *s = &f->sensors[sensor];
 
 	if (s->job.queued)
 		return; /* its read is still in a worker: join it */

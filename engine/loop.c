@@ -65,9 +65,22 @@ enum ud_kind {
 	UD_BREAKER,
 };
 
-static uint64_t ud_make(enum ud_kind kind, uint32_t sensor, uint32_t gen)
+/*
+ * user_data: kind (8 bits), reload generation (8), sensor (16), the
+ * sensor's generation of that kind (32).  A reload bumps the reload
+ * generation, so completions of the old sensors are recognised and
+ * dropped whatever their index.
+ */
+static uint64_t ud_make(const struct engine *e, enum ud_kind kind,
+			uint32_t sensor, uint32_t gen)
 {
-	return (uint64_t)kind << 56 | (uint64_t)(sensor & 0xffffff) << 32 | gen;
+	return (uint64_t)kind << 56 | (uint64_t)(e->rgen & 0xff) << 48 |
+	       (uint64_t)(sensor & 0xffff) << 32 | gen;
+}
+
+static uint32_t ud_rgen(uint64_t ud)
+{
+	return (uint32_t)(ud >> 48) & 0xff;
 }
 
 static enum ud_kind ud_kind(uint64_t ud)
@@ -77,7 +90,7 @@ static enum ud_kind ud_kind(uint64_t ud)
 
 static uint32_t ud_sensor(uint64_t ud)
 {
-	return (uint32_t)(ud >> 32) & 0xffffff;
+	return (uint32_t)(ud >> 32) & 0xffff;
 }
 
 static uint32_t ud_gen(uint64_t ud)
@@ -167,7 +180,7 @@ static void arm_sweep(struct engine *e, uint64_t at)
 	if (e->sweep_at_ns != 0 && e->sweep_at_ns <= at)
 		return;
 	e->sweep_at_ns = at;
-	arm_abs(e, &e->sweep_ts, at, ud_make(UD_SWEEP, 0, ++e->sweep_gen));
+	arm_abs(e, &e->sweep_ts, at, ud_make(e, UD_SWEEP, 0, ++e->sweep_gen));
 }
 
 /* ---- logging of failures, at most once a second per sensor ------------- */
@@ -298,7 +311,7 @@ static void arm_breaker_timer(struct engine *e, struct engine_sensor *s)
 	if (bs.state != ENGINE_BREAKER_STATE_OPEN)
 		return;
 	arm_abs(e, &s->breaker_ts, bs.deadline_ns,
-		ud_make(UD_BREAKER, s->index, ++s->breaker_gen));
+		ud_make(e, UD_BREAKER, s->index, ++s->breaker_gen));
 }
 
 static void call_end(struct engine *e, struct engine_sensor *s, int err,
@@ -372,7 +385,7 @@ static void attempt_end(struct engine *e, struct engine_sensor *s, int err,
 		   s->cfg->name, s->attempt, ringside_errno_name(err),
 		   (double)wait / 1e6);
 	arm_rel(e, &s->timer_ts, wait,
-		ud_make(UD_BACKOFF, s->index, ++s->timer_gen));
+		ud_make(e, UD_BACKOFF, s->index, ++s->timer_gen));
 }
 
 static void start_call(struct engine *e, struct engine_sensor *s, uint64_t now)
@@ -406,7 +419,7 @@ static void close_source(struct engine *e, struct engine_sensor *s)
 		struct io_uring_sqe *sqe = get_sqe(e);
 
 		io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, 0, 0));
+		io_uring_sqe_set_data64(sqe, ud_make(e, UD_IGNORE, 0, 0));
 		io_uring_submit(&e->ring);
 	}
 	close(s->fd);
@@ -446,7 +459,7 @@ static void submit_read(struct engine *e, struct engine_sensor *s,
 						   ENGINE_CONFIG_SOURCE_UDP
 					   ? MSG_TRUNC
 					   : 0);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_READ, s->index, s->io_gen));
+	io_uring_sqe_set_data64(sqe, ud_make(e, UD_READ, s->index, s->io_gen));
 	sqe->flags |= IOSQE_IO_LINK;
 	s->io_inflight++;
 	(void)linked_after_send;
@@ -454,7 +467,7 @@ static void submit_read(struct engine *e, struct engine_sensor *s,
 	sqe = get_sqe(e);
 	set_ts(&s->io_ts, timeout_ns);
 	io_uring_prep_link_timeout(sqe, &s->io_ts, 0);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, s->index, 0));
+	io_uring_sqe_set_data64(sqe, ud_make(e, UD_IGNORE, s->index, 0));
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
@@ -470,7 +483,7 @@ static void send_request(struct engine *e, struct engine_sensor *s,
 	sqe = get_sqe(e);
 	io_uring_prep_send(sqe, s->fd, s->cfg->request, s->cfg->request_len,
 			   MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_SEND, s->index, s->io_gen));
+	io_uring_sqe_set_data64(sqe, ud_make(e, UD_SEND, s->index, s->io_gen));
 	sqe->flags |= IOSQE_IO_LINK;
 	s->io_inflight++;
 	s->sending = true;
@@ -568,13 +581,14 @@ static void start_connect(struct engine *e, struct engine_sensor *s,
 	s->stats.counter[RINGSIDE_SC_RECONNECTS]++;
 	sqe = get_sqe(e);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&s->addr, s->addrlen);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_CONNECT, s->index, s->io_gen));
+	io_uring_sqe_set_data64(sqe,
+				ud_make(e, UD_CONNECT, s->index, s->io_gen));
 	sqe->flags |= IOSQE_IO_LINK;
 	s->io_inflight++;
 	sqe = get_sqe(e);
 	set_ts(&s->io_ts, left);
 	io_uring_prep_link_timeout(sqe, &s->io_ts, 0);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_IGNORE, s->index, 0));
+	io_uring_sqe_set_data64(sqe, ud_make(e, UD_IGNORE, s->index, 0));
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
@@ -629,7 +643,7 @@ static void start_attempt(struct engine *e, struct engine_sensor *s,
 
 	switch (s->cfg->source.kind) {
 	case ENGINE_CONFIG_SOURCE_FILE:
-		engine_files_submit(&e->files, s->index);
+		engine_files_submit(e->files, s->index);
 		arm_sweep(e, s->deadline_ns);
 		return;
 	default:
@@ -804,7 +818,7 @@ static void on_files(struct engine *e, uint64_t now)
 {
 	uint32_t idx[256], n, i;
 
-	while ((n = engine_files_take(&e->files, idx, 256)) > 0) {
+	while ((n = engine_files_take(e->files, idx, 256)) > 0) {
 		for (i = 0; i < n; i++) {
 			struct engine_sensor *s = &e->sensors[idx[i]];
 
@@ -843,7 +857,7 @@ static void sweep(struct engine *e, uint64_t now)
 			min_timeout = s->cfg->timeout_ns;
 	}
 	if (e->have_files && min_timeout != UINT64_MAX)
-		engine_files_check_stuck(&e->files, now, min_timeout);
+		engine_files_check_stuck(e->files, now, min_timeout);
 	if (next != 0)
 		arm_sweep(e, next);
 }
@@ -860,7 +874,7 @@ static void start_tick(struct engine *e, uint64_t n, uint64_t now)
 	e->collecting = true;
 	e->outstanding = 0;
 	arm_abs(e, &e->deadline_ts, e->tick_mono_ns + e->cfg->deadline_ns,
-		ud_make(UD_DEADLINE, 0, ++e->deadline_gen));
+		ud_make(e, UD_DEADLINE, 0, ++e->deadline_gen));
 	for (i = 0; i < e->nsensors; i++) {
 		struct engine_sensor *s = &e->sensors[i];
 
@@ -868,11 +882,11 @@ static void start_tick(struct engine *e, uint64_t n, uint64_t now)
 			start_call(e, s, now);
 	}
 	if (e->have_files)
-		engine_files_kick(&e->files);
+		engine_files_kick(e->files);
 	if (e->collecting && e->outstanding == 0)
 		publish(e);
 	arm_abs(e, &e->tick_ts, e->tick_mono_ns + e->cfg->period_ns,
-		ud_make(UD_TICK, 0, ++e->tick_gen));
+		ud_make(e, UD_TICK, 0, ++e->tick_gen));
 }
 
 static void on_tick(struct engine *e, uint64_t now)
@@ -898,7 +912,7 @@ static void on_tick(struct engine *e, uint64_t now)
 		/* The tick to run is in the future: wait for it. */
 		e->tick = n - 1;
 		arm_abs(e, &e->tick_ts, e->base_ns + n * e->cfg->period_ns,
-			ud_make(UD_TICK, 0, ++e->tick_gen));
+			ud_make(e, UD_TICK, 0, ++e->tick_gen));
 		return;
 	}
 	start_tick(e, n, now);
@@ -912,16 +926,16 @@ static void submit_signal_read(struct engine *e)
 
 	io_uring_prep_read(sqe, e->signal_fd, e->signal_buf,
 			   sizeof(struct signalfd_siginfo), 0);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_SIGNAL, 0, 0));
+	io_uring_sqe_set_data64(sqe, ud_make(e, UD_SIGNAL, 0, 0));
 }
 
 static void submit_wake_read(struct engine *e)
 {
 	struct io_uring_sqe *sqe = get_sqe(e);
 
-	io_uring_prep_read(sqe, e->files.eventfd, &e->wake_buf,
+	io_uring_prep_read(sqe, e->files->eventfd, &e->wake_buf,
 			   sizeof(e->wake_buf), 0);
-	io_uring_sqe_set_data64(sqe, ud_make(UD_WAKE, 0, 0));
+	io_uring_sqe_set_data64(sqe, ud_make(e, UD_WAKE, 0, 0));
 }
 
 static void on_signal(struct engine *e, int res)
@@ -1030,14 +1044,15 @@ static int sensors_init(struct engine *e)
 	return 0;
 }
 
-static void sensors_exit(struct engine *e)
+static void sensors_free(struct engine_sensor *sensors, uint32_t n,
+			 struct ringside_reading *readings)
 {
 	uint32_t i;
 
-	if (e->sensors == NULL)
+	if (sensors == NULL)
 		return;
-	for (i = 0; i < e->nsensors; i++) {
-		struct engine_sensor *s = &e->sensors[i];
+	for (i = 0; i < n; i++) {
+		struct engine_sensor *s = &sensors[i];
 
 		if (s->fd >= 0)
 			close(s->fd);
@@ -1047,9 +1062,8 @@ static void sensors_exit(struct engine *e)
 		free(s->frame);
 		free(s->dgram);
 	}
-	free(e->sensors);
-	free(e->readings);
-	e->sensors = NULL;
+	free(sensors);
+	free(readings);
 }
 
 static int segment_create(struct engine *e)
@@ -1077,7 +1091,17 @@ static int segment_create(struct engine *e)
 		names[i] = e->cfg->sensors[i].name;
 		units[i] = e->cfg->sensors[i].unit;
 	}
-	ret = ringside_writer_create(&e->seg, &p, names, units);
+	if (e->seg_open) {
+		struct ringside_writer w;
+
+		/* A reload that changed the sensors: a new segment with a
+		 * new epoch, the old one marked replaced. */
+		ret = ringside_writer_replace(&w, &e->seg, &p, names, units);
+		if (ret == 0)
+			e->seg = w;
+	} else {
+		ret = ringside_writer_create(&e->seg, &p, names, units);
+	}
 	free(names);
 	free(units);
 	if (ret == 0)
@@ -1122,6 +1146,199 @@ static int signals_init(struct engine *e)
 	return e->signal_fd < 0 ? -errno : 0;
 }
 
+/* Files first, then ring I/O: what the old sensors have in flight ends. */
+static void dataplane_stop(struct engine *e)
+{
+	uint32_t i;
+
+	for (i = 0; i < e->nsensors; i++)
+		close_source(e, &e->sensors[i]);
+	if (e->have_files) {
+		struct io_uring_sqe *sqe = get_sqe(e);
+
+		io_uring_prep_cancel_fd(sqe, e->files->eventfd,
+					IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, ud_make(e, UD_IGNORE, 0, 0));
+		io_uring_submit(&e->ring);
+		if (engine_files_exit(e->files))
+			free(e->files);
+		else
+			e->files_stuck = true; /* left to the stuck worker */
+		e->files = NULL;
+	}
+}
+
+static int dataplane_start(struct engine *e)
+{
+	int ret;
+
+	if (!e->have_files)
+		return 0;
+	e->files = malloc(sizeof(*e->files));
+	if (e->files == NULL)
+		return -ENOMEM;
+	ret = engine_files_init(e->files, e->sensors, e->nsensors);
+	if (ret < 0) {
+		free(e->files);
+		e->files = NULL;
+		engine_log(ENGINE_LOG_ERROR, "file workers: %s",
+			   strerror(-ret));
+		return ret;
+	}
+	submit_wake_read(e);
+	return 0;
+}
+
+/* Old sensor @name's index, or -1: a small open-addressing table. */
+static int find_old(const struct engine_sensor *old, uint32_t nold,
+		    const int32_t *table, uint32_t mask, const char *name)
+{
+	uint32_t h = (uint32_t)engine_backoff_hash(name) & mask;
+
+	for (; table[h] >= 0; h = (h + 1) & mask)
+		if (strcmp(old[table[h]].cfg->name, name) == 0)
+			return table[h];
+	(void)nold;
+	return -1;
+}
+
+/* Unchanged sensors keep their breaker and counters across a reload. */
+static void carry_over(struct engine *e, struct engine_sensor *old,
+		       uint32_t nold)
+{
+	uint32_t i, mask = 1;
+	int32_t *table;
+
+	while (mask < 2 * nold + 1)
+		mask <<= 1;
+	table = malloc(mask * sizeof(*table));
+	if (table == NULL)
+		return; /* counters restart: not worth failing a reload */
+	memset(table, 0xff, mask * sizeof(*table));
+	mask--;
+	for (i = 0; i < nold; i++) {
+		uint32_t h =
+			(uint32_t)engine_backoff_hash(old[i].cfg->name) & mask;
+
+		while (table[h] >= 0)
+			h = (h + 1) & mask;
+		table[h] = (int32_t)i;
+	}
+	for (i = 0; i < e->nsensors; i++) {
+		struct engine_sensor *s = &e->sensors[i];
+		const struct engine_config_sensor *c = s->cfg, *oc;
+		int j = find_old(old, nold, table, mask, c->name);
+
+		if (j < 0)
+			continue;
+		oc = old[j].cfg;
+		s->stats = old[j].stats;
+		if (oc->breaker_failures == c->breaker_failures &&
+		    oc->breaker_window_ns == c->breaker_window_ns &&
+		    oc->breaker_reset_ns == c->breaker_reset_ns &&
+		    oc->breaker_probes == c->breaker_probes) {
+			/* Single-threaded here: a plain copy of the words. */
+			memcpy((void *)s->breaker, (void *)old[j].breaker,
+			       sizeof(*s->breaker));
+			arm_breaker_timer(e, s);
+		}
+	}
+	free(table);
+}
+
+static bool same_segment(const struct engine_config *a,
+			 const struct engine_config *b)
+{
+	return engine_config_same_sensors(a, b) && a->ring == b->ring &&
+	       a->period_ns == b->period_ns &&
+	       a->deadline_ns == b->deadline_ns && a->shm_mode == b->shm_mode;
+}
+
+/*
+ * SIGHUP, between batches: load the file again; on any problem report it
+ * and keep running as before.  Otherwise stop the old sensors, start the
+ * new ones (breakers and counters of unchanged sensors carried over), and
+ * publish into a new segment only if the set of sensors changed.
+ */
+static int reload(struct engine *e, uint64_t now)
+{
+	struct engine_config *nc = malloc(sizeof(*nc));
+	struct engine_retired *old;
+	size_t i;
+	int ret;
+
+	if (nc == NULL)
+		return 0;
+	engine_config_init(nc);
+	ret = engine_config_load(nc, e->config_path);
+	if (ret == 0 && e->name_override != NULL)
+		snprintf(nc->name, sizeof(nc->name), "%s", e->name_override);
+	if (ret == 0 && strcmp(nc->name, e->cfg->name) != 0) {
+		engine_log(ENGINE_LOG_WARN,
+			   "reload: %s: the engine name cannot change "
+			   "(%s -> %s); keeping the running configuration",
+			   e->config_path, e->cfg->name, nc->name);
+		goto err_keep;
+	}
+	if (ret < 0) {
+		if (engine_config_error_count(nc) == 0)
+			engine_log(ENGINE_LOG_WARN, "reload: %s: %s",
+				   e->config_path, strerror(-ret));
+		for (i = 0; i < engine_config_error_count(nc); i++)
+			engine_log(ENGINE_LOG_WARN, "reload: %s",
+				   engine_config_error(nc, i));
+		engine_log(ENGINE_LOG_WARN,
+			   "reload: keeping the running configuration");
+		goto err_keep;
+	}
+	old = calloc(1, sizeof(*old));
+	if (old == NULL)
+		goto err_keep;
+
+	dataplane_stop(e);
+	old->sensors = e->sensors;
+	old->nsensors = e->nsensors;
+	old->readings = e->readings;
+	old->cfg = e->cfg;
+	old->cfg_owned = e->cfg_owned;
+	old->files_stuck = e->files_stuck;
+	e->files_stuck = false;
+	old->next = e->retired;
+	e->retired = old;
+
+	e->rgen++;
+	e->cfg = nc;
+	e->cfg_owned = true;
+	e->sensors = NULL;
+	e->readings = NULL;
+	e->have_files = false;
+	e->sweep_at_ns = 0;
+	ret = sensors_init(e);
+	if (ret == 0) {
+		carry_over(e, old->sensors, old->nsensors);
+		ret = dataplane_start(e);
+	}
+	if (ret == 0 && !same_segment(old->cfg, nc))
+		ret = segment_create(e);
+	if (ret < 0) {
+		engine_log(ENGINE_LOG_ERROR, "reload: %s; stopping",
+			   ringside_strerror(ret));
+		return ret;
+	}
+	e->stats.counter[RINGSIDE_EC_RELOADS]++;
+	engine_log(ENGINE_LOG_INFO, "reload: %u sensors, %s", e->nsensors,
+		   same_segment(old->cfg, nc) ? "same segment"
+					      : "new segment (new epoch)");
+	e->base_ns = now;
+	start_tick(e, 0, now);
+	return 0;
+
+err_keep:
+	engine_config_exit(nc);
+	free(nc);
+	return 0;
+}
+
 int engine_run(struct engine *e)
 {
 	struct io_uring_cqe *cqe;
@@ -1142,15 +1359,9 @@ int engine_run(struct engine *e)
 		engine_log(ENGINE_LOG_ERROR, "io_uring: %s", strerror(-ret));
 		goto err_sensors;
 	}
-	if (e->have_files) {
-		ret = engine_files_init(&e->files, e, e->nsensors);
-		if (ret < 0) {
-			engine_log(ENGINE_LOG_ERROR, "file workers: %s",
-				   strerror(-ret));
-			goto err_ring;
-		}
-		submit_wake_read(e);
-	}
+	ret = dataplane_start(e);
+	if (ret < 0)
+		goto err_ring;
 	ret = segment_create(e);
 	if (ret < 0) {
 		engine_log(ENGINE_LOG_ERROR, "segment /dev/shm/ringside.%s: %s",
@@ -1190,6 +1401,9 @@ int engine_run(struct engine *e)
 			int res = cqe->res;
 
 			seen++;
+			if (ud_rgen(ud) != (e->rgen & 0xff) &&
+			    ud_kind(ud) != UD_SIGNAL)
+				continue; /* from before a reload */
 			if (idx < e->nsensors)
 				s = &e->sensors[idx];
 			switch (ud_kind(ud)) {
@@ -1230,7 +1444,7 @@ int engine_run(struct engine *e)
 				    s->phase == ENGINE_BACKOFF) {
 					start_attempt(e, s, now);
 					if (e->have_files)
-						engine_files_kick(&e->files);
+						engine_files_kick(e->files);
 				}
 				break;
 			case UD_BREAKER:
@@ -1248,12 +1462,10 @@ int engine_run(struct engine *e)
 			}
 		}
 		io_uring_cq_advance(&e->ring, seen);
-		if (e->reload) {
+		if (e->reload && !e->collecting && !e->stopping) {
 			e->reload = false;
-			engine_log(
-				ENGINE_LOG_WARN,
-				"SIGHUP: reloading the configuration is "
-				"not supported yet; keeping the running one");
+			if (reload(e, now) < 0)
+				break;
 		}
 		if (e->stop_at_ns != 0 && now >= e->stop_at_ns && !e->stopping)
 			e->stopping = true;
@@ -1265,8 +1477,7 @@ int engine_run(struct engine *e)
 		   e->cfg->name,
 		   (unsigned long long)e->stats.counter[RINGSIDE_EC_BATCHES]);
 err_files:
-	if (e->have_files)
-		engine_files_exit(&e->files);
+	dataplane_stop(e);
 err_ring:
 	io_uring_queue_exit(&e->ring);
 err_sensors:
@@ -1277,5 +1488,31 @@ err_sensors:
 
 void engine_release(struct engine *e)
 {
-	sensors_exit(e);
+	struct engine_retired *r, *next;
+	bool stuck = e->files_stuck;
+
+	/*
+	 * A file worker still stuck in a read points into its sensors: those
+	 * are left to the process's exit rather than freed under it.
+	 */
+	for (r = e->retired; r != NULL; r = next) {
+		next = r->next;
+		if (!r->files_stuck)
+			sensors_free(r->sensors, r->nsensors, r->readings);
+		if (r->cfg_owned) {
+			engine_config_exit(r->cfg);
+			free(r->cfg);
+		}
+		free(r);
+	}
+	e->retired = NULL;
+	if (!stuck)
+		sensors_free(e->sensors, e->nsensors, e->readings);
+	e->sensors = NULL;
+	e->readings = NULL;
+	if (e->cfg_owned) {
+		engine_config_exit(e->cfg);
+		free(e->cfg);
+		e->cfg = NULL;
+	}
 }

@@ -185,6 +185,7 @@ int main(int argc, char **argv)
 	e.cfg = &cfg;
 	e.config_path = path;
 	e.once = once;
+	e.name_override = name;
 	e.signal_fd = -1;
 	if (duration > 0)
 		e.stop_at_ns = engine_now_ns() + (uint64_t)(duration * 1e9);
