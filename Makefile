@@ -89,12 +89,18 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(OBJ)/%.o)
 TEST_RUNNER := $(O)/tests/ringside-tests
 STRESS_SRCS := $(wildcard tests/stress_*.c)
 STRESS_PROGS := $(patsubst tests/%.c,$(O)/tests/%,$(STRESS_SRCS))
+# tests/tool_*.c: helper programs the tests start (a FUSE file system
+# whose reads hang, ...).
+TOOL_SRCS := $(wildcard tests/tool_*.c)
+TOOL_PROGS := $(patsubst tests/%.c,$(O)/tests/%,$(TOOL_SRCS))
+TOOL_LIBS_fuse := $(shell pkg-config --libs fuse3 2>/dev/null)
+TOOL_CFLAGS_fuse := $(shell pkg-config --cflags fuse3 2>/dev/null)
 
 PKG_LIBS := -luring -linih
 ENGINE_LIBS := $(CORE_A) $(LIB_A) $(PKG_LIBS) $(LDLIBS_COMMON)
 
 all: $(LIB_A) $(LIB_SO) $(PC) $(CORE_A) $(PROGS) $(TEST_RUNNER) \
-	$(STRESS_PROGS)
+	$(STRESS_PROGS) $(TOOL_PROGS)
 
 $(O)/bin $(O)/lib $(O)/tests $(OBJ)/shm $(OBJ)/pic/shm $(OBJ)/engine \
 $(OBJ)/clients $(OBJ)/bench $(OBJ)/tests:
@@ -155,6 +161,11 @@ $(O)/tests/stress_%: $(OBJ)/tests/stress_%.o $(CORE_A) $(LIB_A) | $(O)/tests
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(ENGINE_LIBS)
 
+$(O)/tests/tool_%: tests/tool_%.c $(LIB_A) | $(O)/tests
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(TOOL_CFLAGS_$*) -o $@ $< \
+		$(LIB_A) $(TOOL_LIBS_$*) $(LDLIBS_COMMON)
+
 # Packages from Debian that building, testing and the demo need; deps
 # installs those missing (through sudo when not root) and is silent when
 # none is.
@@ -179,7 +190,7 @@ check: deps all
 	$(Q)for t in $(STRESS_PROGS); do echo "  STRESS  $$t"; \
 		$$t || exit 1; done
 	$(Q)RINGSIDE_BIN=$(abspath $(O)/bin) RINGSIDE_LIB=$(abspath $(O)/lib) \
-		$(TEST_RUNNER) $(TESTFLAGS)
+		RINGSIDE_TESTS=$(abspath $(O)/tests) $(TEST_RUNNER) $(TESTFLAGS)
 
 # The concurrency tests alone: what CI runs under ThreadSanitizer.
 check-stress: all

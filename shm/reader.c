@@ -124,8 +124,10 @@ int ringside_reader_attach_mem(struct ringside_reader *r, const void *mem,
 		seg_set_why("file too small for a segment header");
 		return -EPROTO;
 	}
-	/* Validate a private copy: the memory may change under us. */
-	memcpy(&h, mem, sizeof(h));
+	/* Validate a private copy of the immutable part: the memory may
+	 * change under us, and the writer's words are not ours to copy. */
+	memset(&h, 0, sizeof(h));
+	memcpy(&h, mem, offsetof(struct seg_header, head));
 	ret = seg_check_header(&h, len, &why);
 	if (ret < 0) {
 		seg_set_why(why);
@@ -262,21 +264,22 @@ int ringside_reader_next(struct ringside_reader *r, struct ringside_batch *b,
 			 struct ringside_reading *readings, uint32_t max)
 {
 	const struct seg_header *h = header(r);
-	uint64_t head, oldest, lost = 0;
+	uint64_t head, oldest;
 
 	if (r->base == NULL)
 		return -EINVAL;
 	head = seg_load_acquire(&h->head);
 	for (;;) {
 		if (r->next > head)
-			return 0;
+			return 0; /* r->lost waits for the next batch */
 		oldest = oldest_held(r, head);
 		if (r->next < oldest) {
-			lost += oldest - r->next;
+			r->lost += oldest - r->next;
 			r->next = oldest;
 		}
 		if (read_slot(r, r->next, b, readings, max)) {
-			b->lost = lost;
+			b->lost = r->lost;
+			r->lost = 0;
 			r->next++;
 			return 1;
 		}
@@ -285,7 +288,7 @@ int ringside_reader_next(struct ringside_reader *r, struct ringside_batch *b,
 		 * it: that batch is gone.  Count it and look again from a
 		 * fresh head.
 		 */
-		lost++;
+		r->lost++;
 		r->next++;
 		head = seg_load_acquire(&h->head);
 	}

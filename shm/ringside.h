@@ -179,6 +179,7 @@ struct ringside_writer {
 	void *base;	    /* the mapping, read-write */
 	size_t size;	    /* bytes mapped */
 	int fd;		    /* holds the liveness lock */
+	int lock_fd;	    /* holds the name's lock file */
 	uint32_t nsensors;  /* copied from the header: never read back */
 	uint32_t mask;	    /* ring - 1 */
 	uint32_t slot_size; /* bytes per slot */
@@ -288,6 +289,7 @@ struct ringside_reader {
 	uint64_t ring_off; /* validated copies of the header's offsets */
 	uint64_t sensors_off;
 	uint64_t next;	   /* sequence number of the next batch to return */
+	uint64_t lost;	   /* batches lost, to report with the next one */
 	uint64_t epoch_us; /* the segment's epoch */
 	dev_t dev;	   /* identity of the file mapped */
 	ino_t ino;

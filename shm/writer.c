@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -132,6 +133,7 @@ int ringside_writer_init_mem(struct ringside_writer *w, void *mem, size_t len,
 
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
+	w->lock_fd = -1;
 	ret = check_params(p, names, &g);
 	if (ret < 0)
 		return ret;
@@ -155,6 +157,52 @@ size_t ringside_segment_size(uint32_t ring, uint32_t nsensors)
 	return seg_geometry(ring, nsensors, &g) < 0 ? 0 : g.total_size;
 }
 
+/*
+ * One engine per name: a lock file beside the segment, held (flock) for
+ * the engine's life.  Checking the segment's own lock and then renaming
+ * would let two engines starting at once both win; the lock file cannot.
+ * After locking, the path must still name the file locked (a closing
+ * engine unlinks it), or the lock is on a file nobody else will see.
+ */
+static int name_lock(const char *name)
+{
+	char path[80];
+	struct stat a, b;
+	int fd, tries;
+
+	snprintf(path, sizeof(path), "/dev/shm/.ringside.%s.lock", name);
+	for (tries = 0; tries < 100; tries++) {
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			  0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int err = errno;
+
+			close(fd);
+			return err == EWOULDBLOCK ? -EBUSY : -err;
+		}
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			return fd;
+		close(fd);
+	}
+	return -EBUSY;
+}
+
+static void name_unlock(struct ringside_writer *w)
+{
+	char path[80];
+
+	if (w->lock_fd < 0)
+		return;
+	snprintf(path, sizeof(path), "/dev/shm/.ringside.%s.lock",
+		 w->path + strlen("/dev/shm/ringside."));
+	unlink(path);
+	close(w->lock_fd);
+	w->lock_fd = -1;
+}
+
 static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 			const struct ringside_params *p,
 			const char *const *names, const char *const *units)
@@ -168,6 +216,7 @@ static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
+	w->lock_fd = -1;
 	ret = check_params(p, names, &g);
 	if (ret < 0)
 		return ret;
@@ -179,15 +228,20 @@ static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 			return -EINVAL;
 		prev = old->epoch_us;
 	} else {
+		w->lock_fd = name_lock(p->name);
+		if (w->lock_fd < 0)
+			return w->lock_fd;
 		ret = previous_epoch(w->path, &prev);
 		if (ret < 0)
-			return ret;
+			goto err_lock;
 	}
 
 	snprintf(tmp, sizeof(tmp), "/dev/shm/.ringside.%s.XXXXXX", p->name);
 	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		ret = -errno;
+		goto err_lock;
+	}
 	if (fchmod(fd, p->mode) < 0)
 		goto err_errno;
 	/* posix_fallocate returns the error rather than setting errno. */
@@ -219,6 +273,10 @@ static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 	w->slot_size = g.slot_size;
 	w->epoch_us = ((struct seg_header *)base)->epoch_us;
 	w->seq = 0;
+	if (old != NULL) {
+		w->lock_fd = old->lock_fd; /* the name stays ours */
+		old->lock_fd = -1;
+	}
 	return 0;
 
 err_errno:
@@ -226,6 +284,9 @@ err_errno:
 err_unlink:
 	unlink(tmp);
 	close(fd);
+err_lock:
+	if (old == NULL)
+		name_unlock(w);
 	return ret;
 }
 
@@ -361,6 +422,7 @@ void ringside_writer_abandon(struct ringside_writer *w)
 		close(w->fd);
 	w->base = NULL;
 	w->fd = -1;
+	name_unlock(w);
 }
 
 void ringside_writer_close(struct ringside_writer *w, int replaced)
