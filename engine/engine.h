@@ -50,6 +50,10 @@ struct engine_file_job {
 	dev_t dev;    /* identity of the file open in fd */
 	ino_t ino;
 	uint64_t checked_ns; /* when fd's identity was last checked */
+	bool watched;	     /* its directory is watched (inotify wd) */
+	bool stale;	     /* the name changed: reopen before reading */
+	int wd;
+	char base[ENGINE_CONFIG_PATH_MAX]; /* the file's name in its dir */
 };
 
 struct engine_sensor {
@@ -123,7 +127,12 @@ struct engine_files {
 	uint32_t qcap, qhead, qlen;
 	uint32_t *done; /* sensor indexes with a result */
 	uint32_t ndone;
-	int eventfd; /* written when done goes from empty to not */
+	int eventfd;	    /* written when done goes from empty to not */
+	int inotify;	    /* watches the directories of regular files */
+	bool drain_inotify; /* a tick began: look at the events first */
+	uint32_t *wtable;   /* (wd, name) -> sensor, open addressing */
+	uint32_t wmask;
+	uint32_t nsensors;
 	uint32_t nworkers, busy, max_workers;
 	uint64_t *busy_since; /* per worker: monotonic ns, 0 when idle */
 	pthread_t *threads;

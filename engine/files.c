@@ -21,10 +21,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <linux/magic.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -49,7 +54,13 @@ static int read_file(struct engine_sensor *s, char *buf, uint64_t now,
 
 	/* A file replaced by rename keeps the old inode in our descriptor:
 	 * look at the path now and then, and reopen when it changed. */
-	if (j->fd >= 0 && now - j->checked_ns >= IDENTITY_CHECK_NS) {
+	if (j->fd >= 0 && j->stale) {
+		j->stale = false;
+		close(j->fd);
+		j->fd = -1;
+	}
+	if (j->fd >= 0 && !j->watched &&
+	    now - j->checked_ns >= IDENTITY_CHECK_NS) {
 		j->checked_ns = now;
 		if (stat(path, &st) < 0 || st.st_dev != j->dev ||
 		    st.st_ino != j->ino) {
@@ -80,6 +91,54 @@ static int read_file(struct engine_sensor *s, char *buf, uint64_t now,
 	return engine_value_parse_lines(&s->cfg->value, buf, (size_t)n, value);
 }
 
+static uint32_t name_hash(int wd, const char *name)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)wd;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h;
+}
+
+/* Every sensor watched as @name in directory @wd is to be reopened. */
+static void mark_stale(struct engine_files *f, int wd, const char *name)
+{
+	uint32_t h = name_hash(wd, name) & f->wmask;
+
+	for (; f->wtable[h] != UINT32_MAX; h = (h + 1) & f->wmask) {
+		struct engine_file_job *j = &f->sensors[f->wtable[h]].job;
+
+		if (j->wd == wd && strcmp(j->base, name) == 0)
+			j->stale = true;
+	}
+}
+
+/* Mark the files named by pending inotify events; called under the lock. */
+static void drain_inotify(struct engine_files *f)
+{
+	char buf[4096]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	if (f->inotify < 0)
+		return;
+	while ((n = read(f->inotify, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + n) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			uint32_t i;
+
+			if (ev->len > 0)
+				mark_stale(f, ev->wd, ev->name);
+			if (ev->mask & IN_Q_OVERFLOW)
+				for (i = 0; i < f->nsensors; i++)
+					f->sensors[i].job.stale = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
 static void *worker_main(void *p)
 {
 	struct worker_arg *a = p;
@@ -102,6 +161,10 @@ static void *worker_main(void *p)
 			pthread_cond_wait(&f->work, &f->lock);
 		if (f->stop)
 			break;
+		if (f->drain_inotify) {
+			f->drain_inotify = false;
+			drain_inotify(f);
+		}
 		idx = f->queue[f->qhead];
 		f->qhead = (f->qhead + 1) % f->qcap;
 		f->qlen--;
@@ -153,6 +216,57 @@ static int spawn(struct engine_files *f)
 	return 0;
 }
 
+/*
+ * Watch the directory of every regular file sensor (not procfs or sysfs),
+ * so that a replaced or removed file is reopened at its next read.
+ */
+static void watch_files(struct engine_files *f)
+{
+	uint32_t i;
+
+	f->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	f->wmask = 1;
+	while (f->wmask < 2 * f->nsensors + 1)
+		f->wmask <<= 1;
+	f->wtable = malloc(f->wmask * sizeof(*f->wtable));
+	if (f->inotify < 0 || f->wtable == NULL) {
+		/* stat once a second instead */
+		if (f->inotify >= 0)
+			close(f->inotify);
+		f->inotify = -1;
+		return;
+	}
+	memset(f->wtable, 0xff, f->wmask * sizeof(*f->wtable));
+	f->wmask--;
+	for (i = 0; i < f->nsensors; i++) {
+		struct engine_sensor *s = &f->sensors[i];
+		struct engine_file_job *j = &s->job;
+		char dir[ENGINE_CONFIG_PATH_MAX], name[ENGINE_CONFIG_PATH_MAX];
+		struct statfs sf;
+
+		if (s->cfg->source.kind != ENGINE_CONFIG_SOURCE_FILE)
+			continue;
+		snprintf(dir, sizeof(dir), "%s", s->cfg->source.path);
+		snprintf(name, sizeof(name), "%s", s->cfg->source.path);
+		snprintf(j->base, sizeof(j->base), "%s", basename(name));
+		if (statfs(dirname(dir), &sf) < 0 ||
+		    sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC)
+			continue;
+		j->wd = inotify_add_watch(
+			f->inotify, dir,
+			IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+				IN_DELETE_SELF | IN_MOVE_SELF);
+		j->watched = j->wd >= 0;
+		if (j->watched) {
+			uint32_t h = name_hash(j->wd, j->base) & f->wmask;
+
+			while (f->wtable[h] != UINT32_MAX)
+				h = (h + 1) & f->wmask;
+			f->wtable[h] = i;
+		}
+	}
+}
+
 int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
 		      uint32_t nfiles)
 {
@@ -176,6 +290,8 @@ int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
 		ret = -errno;
 		goto err_free;
 	}
+	f->nsensors = nfiles;
+	watch_files(f);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->work, NULL);
 	ret = spawn(f);
@@ -224,6 +340,9 @@ bool engine_files_exit(struct engine_files *f)
 		free(f->threads);
 		free(f->busy_since);
 		close(f->eventfd);
+		if (f->inotify >= 0)
+			close(f->inotify);
+		free(f->wtable);
 		return true;
 	}
 	return false;
@@ -247,8 +366,10 @@ void engine_files_submit(struct engine_files *f, uint32_t sensor)
 void engine_files_kick(struct engine_files *f)
 {
 	pthread_mutex_lock(&f->lock);
-	if (f->qlen > 0)
+	if (f->qlen > 0) {
+		f->drain_inotify = true;
 		pthread_cond_broadcast(&f->work);
+	}
 	pthread_mutex_unlock(&f->lock);
 }
 
