@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,6 +66,22 @@ static void put_time(struct out *o, uint64_t us)
 	    (unsigned)(us % 1000000));
 }
 
+/* The shortest of %.15g..%.17g that reads back as the same double. */
+static void put_double(struct out *o, double v)
+{
+	char tmp[40];
+	int prec;
+
+	if (!isfinite(v))
+		v = 0; /* values are finite by contract; JSON has no NaN */
+	for (prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	put(o, "%s", tmp);
+}
+
 const char *ringside_errno_name(int err)
 {
 	const char *name;
@@ -107,9 +124,8 @@ int ringside_json_batch(char *buf, size_t len, const char *engine,
 		put(&o, "%s{\"sensor\":", first ? "" : ",");
 		first = 0;
 		put_string(&o, names[i]);
-		/* %.17g round-trips a double; values are finite by contract. */
-		put(&o, ",\"value\":%.17g",
-		    isfinite(v[i].value) ? v[i].value : 0.0);
+		put(&o, ",\"value\":");
+		put_double(&o, v[i].value);
 		put(&o, ",\"unit\":");
 		put_string(&o,
 			   units != NULL && units[i] != NULL ? units[i] : "");
