@@ -23,6 +23,7 @@
 #include "batch.h"
 #include "breaker.h"
 #include "config.h"
+#include "deadline.h"
 #include "frame.h"
 #include "ringside.h"
 
@@ -67,6 +68,7 @@ struct engine_sensor {
 	uint32_t attempt;	/* attempts made in this call */
 	uint64_t prev_wait_ns;	/* last backoff wait, for decorrelated */
 	uint64_t deadline_ns;	/* the attempt's application deadline */
+	uint32_t attempt_gen;	/* tells this attempt's deadline entry */
 	uint64_t used_record;	/* newest push record this call consumed */
 	struct engine_breaker_ticket ticket;
 	uint64_t rejected_tick; /* tick at which the breaker refused */
@@ -127,6 +129,9 @@ struct engine_files {
 	uint32_t qcap, qhead, qlen;
 	uint32_t *done; /* sensor indexes with a result */
 	uint32_t ndone;
+	bool signalled;	  /* the eventfd was written for these results */
+	uint32_t *staged; /* engine thread only: reads for the next kick */
+	uint32_t nstaged;
 	int eventfd;	    /* written when done goes from empty to not */
 	int inotify;	    /* watches the directories of regular files */
 	bool drain_inotify; /* a tick began: look at the events first */
@@ -172,8 +177,13 @@ struct engine {
 	bool have_files;
 	bool files_stuck; /* a worker of this generation never returned */
 
+	struct engine_deadlines deadlines; /* attempts' application deadlines */
+	bool deadline_overflow;
+	uint64_t min_file_timeout_ns;
 	struct ringside_engine_stats stats;
-	uint64_t stop_at_ns; /* --duration; 0: none */
+	uint64_t stats_at_ns; /* counters last copied to the segment */
+	uint64_t wall_now_us; /* CLOCK_REALTIME at the last wake */
+	uint64_t stop_at_ns;  /* --duration; 0: none */
 	bool stopping;
 	bool reload;
 	bool once; /* print the first batch as JSON and stop */

@@ -139,6 +139,14 @@ static void drain_inotify(struct engine_files *f)
 	}
 }
 
+/* Results that make a worker wake the engine even while work remains. */
+#define SIGNAL_BATCH 256
+
+/*
+ * A worker takes one job at a time, so that a read stuck in the kernel
+ * holds no other sensor's job hostage; the lock is uncontended but for the
+ * engine's one visit per tick.
+ */
 static void *worker_main(void *p)
 {
 	struct worker_arg *a = p;
@@ -152,9 +160,9 @@ static void *worker_main(void *p)
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		struct engine_sensor *s;
-		uint32_t idx;
 		uint64_t now;
 		double value = 0;
+		uint32_t idx;
 		int ret;
 
 		while (f->qlen == 0 && !f->stop)
@@ -168,9 +176,10 @@ static void *worker_main(void *p)
 		idx = f->queue[f->qhead];
 		f->qhead = (f->qhead + 1) % f->qcap;
 		f->qlen--;
-		now = engine_now_ns();
-		f->busy_since[id] = now;
 		f->busy++;
+		now = engine_now_ns();
+		/* Also read without the lock, by engine_files_exit. */
+		__atomic_store_n(&f->busy_since[id], now, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&f->lock);
 
 		s = &f->sensors[idx];
@@ -178,14 +187,21 @@ static void *worker_main(void *p)
 
 		pthread_mutex_lock(&f->lock);
 		f->busy--;
-		f->busy_since[id] = 0;
+		__atomic_store_n(&f->busy_since[id], 0, __ATOMIC_RELAXED);
 		s->job.error = ret < 0 ? -ret : 0;
 		s->job.value = value;
 		s->job.done = true;
 		f->done[f->ndone++] = idx;
-		if (f->ndone == 1) {
+		/*
+		 * Wake the engine once the queue is drained (the usual case:
+		 * once per tick), or when many results wait; never twice for
+		 * the same results.
+		 */
+		if (!f->signalled &&
+		    (f->qlen == 0 || f->ndone >= SIGNAL_BATCH)) {
 			uint64_t one = 1;
 
+			f->signalled = true;
 			if (write(f->eventfd, &one, sizeof(one)) < 0)
 				(void)0; /* the counter cannot overflow */
 		}
@@ -278,10 +294,11 @@ int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
 	f->qcap = nfiles + 1;
 	f->queue = calloc(f->qcap, sizeof(*f->queue));
 	f->done = calloc(f->qcap, sizeof(*f->done));
+	f->staged = calloc(f->qcap, sizeof(*f->staged));
 	f->threads = calloc(f->max_workers, sizeof(*f->threads));
 	f->busy_since = calloc(f->max_workers, sizeof(*f->busy_since));
-	if (f->queue == NULL || f->done == NULL || f->threads == NULL ||
-	    f->busy_since == NULL) {
+	if (f->queue == NULL || f->done == NULL || f->staged == NULL ||
+	    f->threads == NULL || f->busy_since == NULL) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -306,6 +323,7 @@ err_close:
 err_free:
 	free(f->queue);
 	free(f->done);
+	free(f->staged);
 	free(f->threads);
 	free(f->busy_since);
 	return ret;
@@ -324,7 +342,7 @@ bool engine_files_exit(struct engine_files *f)
 	 * is detached and the process exits around it.
 	 */
 	for (i = 0; i < f->nworkers; i++) {
-		if (f->busy_since[i] != 0)
+		if (__atomic_load_n(&f->busy_since[i], __ATOMIC_RELAXED) != 0)
 			pthread_detach(f->threads[i]);
 		else
 			pthread_join(f->threads[i], NULL);
@@ -337,6 +355,7 @@ bool engine_files_exit(struct engine_files *f)
 		pthread_mutex_destroy(&f->lock);
 		free(f->queue);
 		free(f->done);
+		free(f->staged);
 		free(f->threads);
 		free(f->busy_since);
 		close(f->eventfd);
@@ -348,7 +367,8 @@ bool engine_files_exit(struct engine_files *f)
 	return false;
 }
 
-/* Queue a read of @sensor's file, unless one is still in a worker. */
+/* Stage a read of @sensor's file, unless one is still in a worker; the
+ * staged reads go to the workers at the next engine_files_kick(). */
 void engine_files_submit(struct engine_files *f, uint32_t sensor)
 {
 	struct engine_sensor *s = &f->sensors[sensor];
@@ -357,20 +377,27 @@ void engine_files_submit(struct engine_files *f, uint32_t sensor)
 		return; /* its read is still in a worker: join it */
 	s->job.queued = true;
 	s->job.done = false;
-	pthread_mutex_lock(&f->lock);
-	f->queue[(f->qhead + f->qlen) % f->qcap] = sensor;
-	f->qlen++;
-	pthread_mutex_unlock(&f->lock);
+	f->staged[f->nstaged++] = sensor;
 }
 
+/* Hand every staged read to the workers: one lock, one signal. */
 void engine_files_kick(struct engine_files *f)
 {
+	uint32_t i;
+
+	if (f->nstaged == 0)
+		return;
 	pthread_mutex_lock(&f->lock);
-	if (f->qlen > 0) {
-		f->drain_inotify = true;
+	for (i = 0; i < f->nstaged; i++)
+		f->queue[(f->qhead + f->qlen + i) % f->qcap] = f->staged[i];
+	f->qlen += f->nstaged;
+	f->drain_inotify = true;
+	if (f->nstaged == 1)
+		pthread_cond_signal(&f->work);
+	else
 		pthread_cond_broadcast(&f->work);
-	}
 	pthread_mutex_unlock(&f->lock);
+	f->nstaged = 0;
 }
 
 uint32_t engine_files_take(struct engine_files *f, uint32_t *out, uint32_t max)
@@ -382,6 +409,8 @@ uint32_t engine_files_take(struct engine_files *f, uint32_t *out, uint32_t max)
 	memcpy(out, f->done, n * sizeof(*out));
 	memmove(f->done, f->done + n, (f->ndone - n) * sizeof(*out));
 	f->ndone -= n;
+	if (f->ndone == 0)
+		f->signalled = false; /* the next result signals again */
 	pthread_mutex_unlock(&f->lock);
 	return n;
 }

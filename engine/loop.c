@@ -44,6 +44,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "deadline.h"
 #include "value.h"
 
 #define NS 1000000000ULL
@@ -183,6 +184,15 @@ static void arm_sweep(struct engine *e, uint64_t at)
 	arm_abs(e, &e->sweep_ts, at, ud_make(e, UD_SWEEP, 0, ++e->sweep_gen));
 }
 
+/* The attempt under way must end by s->deadline_ns. */
+static void watch_deadline(struct engine *e, struct engine_sensor *s)
+{
+	if (engine_deadlines_push(&e->deadlines, s->deadline_ns, s->index,
+				  s->attempt_gen) < 0)
+		e->deadline_overflow = true; /* reported, engine stops */
+	arm_sweep(e, s->deadline_ns);
+}
+
 /* ---- logging of failures, at most once a second per sensor ------------- */
 
 static void log_failure(struct engine_sensor *s, int err, uint64_t now)
@@ -232,6 +242,20 @@ static void sync_breaker_stats(struct engine_sensor *s)
 	s->stats.counter[RINGSIDE_SC_PROBES] = bs.probes;
 }
 
+static void write_stats(struct engine *e, uint64_t now)
+{
+	uint32_t i;
+
+	ringside_writer_stats_begin(&e->seg);
+	ringside_writer_engine_set(&e->seg, &e->stats);
+	for (i = 0; i < e->nsensors; i++) {
+		sync_breaker_stats(&e->sensors[i]);
+		ringside_writer_sensor_set(&e->seg, i, &e->sensors[i].stats);
+	}
+	ringside_writer_stats_end(&e->seg);
+	e->stats_at_ns = now;
+}
+
 static void publish(struct engine *e)
 {
 	struct ringside_batch b;
@@ -273,13 +297,9 @@ static void publish(struct engine *e)
 			now - e->tick_mono_ns;
 
 	ringside_writer_publish(&e->seg, &b, e->readings);
-	ringside_writer_stats_begin(&e->seg);
-	ringside_writer_engine_set(&e->seg, &e->stats);
-	for (i = 0; i < e->nsensors; i++) {
-		sync_breaker_stats(&e->sensors[i]);
-		ringside_writer_sensor_set(&e->seg, i, &e->sensors[i].stats);
-	}
-	ringside_writer_stats_end(&e->seg);
+	/* Counters go out with every batch, so that a reader who saw a batch
+	 * finds it counted (a copy of ~40 words per sensor). */
+	write_stats(e, now);
 	e->collecting = false;
 
 	if (e->once) {
@@ -335,7 +355,7 @@ static void call_end(struct engine *e, struct engine_sensor *s, int err,
 	hist_add(st, s->result.latency_us);
 	if (err == 0) {
 		st->counter[RINGSIDE_SC_OK]++;
-		st->counter[RINGSIDE_SC_LAST_OK_US] = wall_us();
+		st->counter[RINGSIDE_SC_LAST_OK_US] = e->wall_now_us;
 		if (s->attempt > 1)
 			st->counter[RINGSIDE_SC_RETRY_OK]++;
 	} else {
@@ -639,12 +659,13 @@ static void start_attempt(struct engine *e, struct engine_sensor *s,
 	if (s->attempt > 1)
 		s->stats.counter[RINGSIDE_SC_RETRIES]++;
 	s->phase = ENGINE_ATTEMPT;
+	s->attempt_gen++;
 	s->deadline_ns = now + s->cfg->timeout_ns;
 
 	switch (s->cfg->source.kind) {
 	case ENGINE_CONFIG_SOURCE_FILE:
 		engine_files_submit(e->files, s->index);
-		arm_sweep(e, s->deadline_ns);
+		watch_deadline(e, s);
 		return;
 	default:
 		break;
@@ -657,11 +678,11 @@ static void start_attempt(struct engine *e, struct engine_sensor *s,
 		}
 		if (take_record(e, s, now))
 			return;
-		arm_sweep(e, s->deadline_ns);
+		watch_deadline(e, s);
 		return;
 	}
 	/* Request mode. */
-	arm_sweep(e, s->deadline_ns);
+	watch_deadline(e, s);
 	if (s->conn == ENGINE_OPEN && s->io_inflight == 0)
 		send_request(e, s, now);
 	else if (s->conn == ENGINE_CLOSED && s->io_inflight == 0)
@@ -832,34 +853,31 @@ static void on_files(struct engine *e, uint64_t now)
 
 static void sweep(struct engine *e, uint64_t now)
 {
-	uint64_t next = 0;
-	uint64_t min_timeout = UINT64_MAX;
-	uint32_t i;
+	const struct engine_deadline *top;
+	struct engine_deadline d;
+	bool stuck_check = false;
 
 	e->sweep_at_ns = 0;
-	for (i = 0; i < e->nsensors; i++) {
-		struct engine_sensor *s = &e->sensors[i];
+	while ((top = engine_deadlines_peek(&e->deadlines)) != NULL &&
+	       top->at <= now) {
+		struct engine_sensor *s;
 
-		if (s->phase != ENGINE_ATTEMPT)
-			continue;
-		if (s->deadline_ns <= now) {
-			if (!is_push(s) &&
-			    s->cfg->source.kind != ENGINE_CONFIG_SOURCE_FILE)
-				close_source(e, s);
-			else if (s->conn == ENGINE_CONNECTING)
-				close_source(e, s);
-			attempt_end(e, s, ETIMEDOUT, 0, now);
-			continue;
-		}
-		if (next == 0 || s->deadline_ns < next)
-			next = s->deadline_ns;
-		if (s->cfg->timeout_ns < min_timeout)
-			min_timeout = s->cfg->timeout_ns;
+		engine_deadlines_pop(&e->deadlines, &d);
+		s = &e->sensors[d.sensor];
+		if (s->phase != ENGINE_ATTEMPT || s->attempt_gen != d.gen)
+			continue; /* that attempt ended in time */
+		if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_FILE)
+			stuck_check = true;
+		else if (!is_push(s) || s->conn == ENGINE_CONNECTING)
+			close_source(e, s); /* a late reply is never taken */
+		attempt_end(e, s, ETIMEDOUT, 0, now);
 	}
-	if (e->have_files && min_timeout != UINT64_MAX)
-		engine_files_check_stuck(e->files, now, min_timeout);
-	if (next != 0)
-		arm_sweep(e, next);
+	/* A file read past its deadline may be stuck in the kernel: if every
+	 * worker is, the pool grows so that the others are read. */
+	if (stuck_check)
+		engine_files_check_stuck(e->files, now, e->min_file_timeout_ns);
+	if (top != NULL)
+		arm_sweep(e, top->at);
 }
 
 /* ---- ticks ------------------------------------------------------------- */
@@ -872,7 +890,12 @@ static void start_tick(struct engine *e, uint64_t n, uint64_t now)
 	e->tick_mono_ns = e->base_ns + n * e->cfg->period_ns;
 	e->tick_wall_us = wall_us() - (now - e->tick_mono_ns) / 1000;
 	e->collecting = true;
-	e->outstanding = 0;
+	/*
+	 * One extra count while calls start: a call that ends on the spot
+	 * (a missing path, an open breaker) must not publish the batch
+	 * before the sensors after it have started theirs.
+	 */
+	e->outstanding = 1;
 	arm_abs(e, &e->deadline_ts, e->tick_mono_ns + e->cfg->deadline_ns,
 		ud_make(e, UD_DEADLINE, 0, ++e->deadline_gen));
 	for (i = 0; i < e->nsensors; i++) {
@@ -883,7 +906,7 @@ static void start_tick(struct engine *e, uint64_t n, uint64_t now)
 	}
 	if (e->have_files)
 		engine_files_kick(e->files);
-	if (e->collecting && e->outstanding == 0)
+	if (e->collecting && --e->outstanding == 0)
 		publish(e);
 	arm_abs(e, &e->tick_ts, e->tick_mono_ns + e->cfg->period_ns,
 		ud_make(e, UD_TICK, 0, ++e->tick_gen));
@@ -996,6 +1019,8 @@ static int sensors_init(struct engine *e)
 	uint32_t i;
 
 	e->nsensors = (uint32_t)e->cfg->nr_sensors;
+	e->deadlines.len = 0; /* entries of earlier sensors mean nothing now */
+	e->min_file_timeout_ns = UINT64_MAX;
 	e->sensors = calloc(e->nsensors, sizeof(*e->sensors));
 	e->readings = calloc(e->nsensors, sizeof(*e->readings));
 	if (e->sensors == NULL || e->readings == NULL)
@@ -1024,6 +1049,8 @@ static int sensors_init(struct engine *e)
 		switch (c->source.kind) {
 		case ENGINE_CONFIG_SOURCE_FILE:
 			e->have_files = true;
+			if (c->timeout_ns < e->min_file_timeout_ns)
+				e->min_file_timeout_ns = c->timeout_ns;
 			break;
 		case ENGINE_CONFIG_SOURCE_UDP:
 			s->dgram = malloc(DGRAM_MAX);
@@ -1351,6 +1378,9 @@ int engine_run(struct engine *e)
 		engine_log(ENGINE_LOG_ERROR, "signalfd: %s", strerror(-ret));
 		return 1;
 	}
+	ret = engine_deadlines_init(&e->deadlines, 1024);
+	if (ret < 0)
+		goto err_sensors;
 	ret = sensors_init(e);
 	if (ret < 0)
 		goto err_sensors;
@@ -1393,6 +1423,7 @@ int engine_run(struct engine *e)
 			break;
 		}
 		now = engine_now_ns();
+		e->wall_now_us = wall_us();
 		io_uring_for_each_cqe(&e->ring, head, cqe)
 		{
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -1469,8 +1500,15 @@ int engine_run(struct engine *e)
 		}
 		if (e->stop_at_ns != 0 && now >= e->stop_at_ns && !e->stopping)
 			e->stopping = true;
+		if (e->deadline_overflow) {
+			engine_log(ENGINE_LOG_ERROR,
+				   "out of memory for attempt deadlines");
+			ret = -ENOMEM;
+			break;
+		}
 	}
 	ret = 0;
+	write_stats(e, engine_now_ns());
 	ringside_writer_close(&e->seg, 0);
 	e->seg_open = false;
 	engine_log(ENGINE_LOG_INFO, "engine %s: stopped after %llu batches",
@@ -1488,6 +1526,7 @@ err_sensors:
 
 void engine_release(struct engine *e)
 {
+	engine_deadlines_exit(&e->deadlines);
 	struct engine_retired *r, *next;
 	bool stuck = e->files_stuck;
 
