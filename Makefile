@@ -227,6 +227,10 @@ install: all
 clean:
 	rm -rf $(O)
 
+# Objects reached through pattern rules are kept, not deleted as
+# intermediates (which rebuilt them every time and printed after the tests).
+.SECONDARY:
+
 .PHONY: all deps check check-stress demo bench format format-check install \
 	clean
 
