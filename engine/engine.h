@@ -82,6 +82,7 @@ struct engine_sensor {
 	uint32_t breaker_gen; /* of the current breaker timer */
 	uint32_t io_inflight; /* ring requests using fd or buffers */
 	bool sending;	      /* request mode: request in flight */
+	bool no_multishot;    /* a file that cannot be polled */
 	struct __kernel_timespec io_ts, timer_ts, breaker_ts;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -173,6 +174,9 @@ struct engine {
 	int signal_fd;
 	uint64_t signal_buf[16];
 	uint64_t wake_buf;
+	struct io_uring_buf_ring *br; /* provided buffers of push streams */
+	char *bufs;
+	uint32_t nbufs;
 	struct engine_files *files; /* NULL when no file sensor */
 	bool have_files;
 	bool files_stuck; /* a worker of this generation never returned */

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +52,9 @@
 #define DRAIN_IDLE_NS NS      /* a push read's linked timeout, re-armed */
 #define LATE_SLACK_NS 1000000 /* a batch this far past its deadline is late */
 #define DGRAM_MAX (ENGINE_VALUE_RECORD_MAX + 2)
+#define ENGINE_OP_READ_MULTISHOT 49 /* IORING_OP_READ_MULTISHOT, 6.7+ */
+#define ENGINE_BUF_GROUP 1
+#define ENGINE_BUF_SIZE 1024
 
 enum ud_kind {
 	UD_IGNORE = 0, /* link timeouts, cancels */
@@ -60,6 +64,7 @@ enum ud_kind {
 	UD_SIGNAL,
 	UD_WAKE,
 	UD_READ,
+	UD_MREAD, /* a multishot drain of a push stream */
 	UD_CONNECT,
 	UD_SEND,
 	UD_BACKOFF,
@@ -491,6 +496,37 @@ static void submit_read(struct engine *e, struct engine_sensor *s,
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
+/*
+ * The drain of a push stream (FIFO, pty, push socket): one multishot read
+ * into the engine's provided buffers, which produces a completion per
+ * chunk of data without being submitted again.  A multishot request has
+ * no per-read timeout (a linked timeout would bound the whole stream);
+ * what bounds an attempt is its application deadline.  A file that
+ * cannot be polled falls back to single reads with a linked timeout.
+ */
+static void submit_drain(struct engine *e, struct engine_sensor *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (e->bufs == NULL || s->no_multishot ||
+	    s->cfg->source.kind == ENGINE_CONFIG_SOURCE_UDP) {
+		submit_read(e, s, DRAIN_IDLE_NS, false);
+		return;
+	}
+	sqe = get_sqe(e);
+	if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_STREAM) {
+		/* IORING_OP_READ_MULTISHOT: no helper in liburing 2.3. */
+		io_uring_prep_rw(ENGINE_OP_READ_MULTISHOT, sqe, s->fd, NULL, 0,
+				 0);
+	} else {
+		io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+	}
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = ENGINE_BUF_GROUP;
+	io_uring_sqe_set_data64(sqe, ud_make(e, UD_MREAD, s->index, s->io_gen));
+	s->io_inflight++;
+}
+
 static void send_request(struct engine *e, struct engine_sensor *s,
 			 uint64_t now)
 {
@@ -634,7 +670,7 @@ static int ensure_open(struct engine *e, struct engine_sensor *s, uint64_t now)
 	s->stats.counter[RINGSIDE_SC_RECONNECTS]++;
 	if (s->frame != NULL)
 		engine_frame_reset(s->frame);
-	submit_read(e, s, DRAIN_IDLE_NS, false);
+	submit_drain(e, s);
 	return 0;
 }
 
@@ -755,8 +791,7 @@ static void on_read(struct engine *e, struct engine_sensor *s, int res,
 				   : -res;
 
 		close_source(e, s);
-		if (s->phase == ENGINE_ATTEMPT && (is_push(s) || !is_push(s)))
-			attempt_end(e, s, err, 0, now);
+		attempt_end(e, s, err, 0, now);
 		return;
 	}
 	if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_UDP) {
@@ -798,6 +833,76 @@ static void on_read(struct engine *e, struct engine_sensor *s, int res,
 			    false);
 }
 
+/* Give buffer @bid back to the kernel. */
+static void recycle_buffer(struct engine *e, unsigned bid)
+{
+	io_uring_buf_ring_add(e->br, e->bufs + (size_t)bid * ENGINE_BUF_SIZE,
+			      ENGINE_BUF_SIZE, (unsigned short)bid,
+			      io_uring_buf_ring_mask(e->nbufs), 0);
+	io_uring_buf_ring_advance(e->br, 1);
+}
+
+/* Bytes of a push stream, through the framer, one record per line. */
+static void consume(struct engine *e, struct engine_sensor *s, const char *data,
+		    size_t n, uint64_t now)
+{
+	const char *line;
+	int len;
+
+	while (n > 0) {
+		size_t k = engine_frame_feed(s->frame, data, n);
+
+		data += k;
+		n -= k;
+		while ((len = engine_frame_next(s->frame, &line)) != -EAGAIN)
+			handle_line(e, s, line, len, now);
+	}
+}
+
+static void on_mread(struct engine *e, struct engine_sensor *s,
+		     const struct io_uring_cqe *cqe, bool stale, uint64_t now)
+{
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	int res = cqe->res;
+
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+		if (!stale && res > 0)
+			consume(e, s, e->bufs + (size_t)bid * ENGINE_BUF_SIZE,
+				(size_t)res, now);
+		recycle_buffer(e, bid);
+	}
+	if (more) {
+		if (!stale && s->phase == ENGINE_ATTEMPT)
+			take_record(e, s, now);
+		return;
+	}
+	/* The multishot request has ended. */
+	if (stale) {
+		on_read(e, s, 0, true, now); /* counts it, reopens if due */
+		return;
+	}
+	s->io_inflight--;
+	if (res > 0 || res == -ENOBUFS) {
+		/* Buffers ran short, or the kernel stopped it: go on. */
+		if (s->phase == ENGINE_ATTEMPT)
+			take_record(e, s, now);
+		if (s->conn == ENGINE_OPEN)
+			submit_drain(e, s);
+		return;
+	}
+	if ((res == -EINVAL || res == -EOPNOTSUPP || res == -EBADFD) &&
+	    !s->no_multishot) {
+		/* Not pollable (some character devices): single reads. */
+		s->no_multishot = true;
+		submit_drain(e, s);
+		return;
+	}
+	s->io_inflight++; /* on_read counts the end itself */
+	on_read(e, s, res, false, now);
+}
+
 static void on_connect(struct engine *e, struct engine_sensor *s, int res,
 		       bool stale, uint64_t now)
 {
@@ -815,7 +920,7 @@ static void on_connect(struct engine *e, struct engine_sensor *s, int res,
 	engine_log(ENGINE_LOG_DEBUG, "sensor %s: connected", s->cfg->name);
 	if (is_push(s)) {
 		engine_frame_reset(s->frame);
-		submit_read(e, s, DRAIN_IDLE_NS, false);
+		submit_drain(e, s);
 		if (s->phase == ENGINE_ATTEMPT)
 			take_record(e, s, now);
 	} else if (s->phase == ENGINE_ATTEMPT) {
@@ -1158,6 +1263,46 @@ static int ring_init(struct engine *e)
 	return ret;
 }
 
+/*
+ * The provided buffers of the push streams' multishot reads.  Without
+ * them (an old kernel) every drain is a single read.
+ */
+static void buffers_init(struct engine *e)
+{
+	struct io_uring_buf_reg reg;
+	uint32_t n = 1024;
+	size_t ring_size;
+	void *br;
+	char *bufs;
+
+	while (n < 2 * e->nsensors && n < 32768)
+		n *= 2;
+	ring_size = n * sizeof(struct io_uring_buf);
+	br = mmap(NULL, ring_size, PROT_READ | PROT_WRITE,
+		  MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (br == MAP_FAILED)
+		return;
+	bufs = malloc((size_t)n * ENGINE_BUF_SIZE);
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long)br;
+	reg.ring_entries = n;
+	reg.bgid = ENGINE_BUF_GROUP;
+	if (bufs == NULL || io_uring_register_buf_ring(&e->ring, &reg, 0) < 0) {
+		free(bufs);
+		munmap(br, ring_size);
+		return;
+	}
+	e->br = br;
+	e->bufs = bufs;
+	e->nbufs = n;
+	io_uring_buf_ring_init(e->br);
+	for (n = 0; n < e->nbufs; n++)
+		io_uring_buf_ring_add(e->br, bufs + (size_t)n * ENGINE_BUF_SIZE,
+				      ENGINE_BUF_SIZE, (unsigned short)n,
+				      io_uring_buf_ring_mask(e->nbufs), (int)n);
+	io_uring_buf_ring_advance(e->br, (int)e->nbufs);
+}
+
 static int signals_init(struct engine *e)
 {
 	sigset_t set;
@@ -1389,6 +1534,7 @@ int engine_run(struct engine *e)
 		engine_log(ENGINE_LOG_ERROR, "io_uring: %s", strerror(-ret));
 		goto err_sensors;
 	}
+	buffers_init(e);
 	ret = dataplane_start(e);
 	if (ret < 0)
 		goto err_ring;
@@ -1433,8 +1579,16 @@ int engine_run(struct engine *e)
 
 			seen++;
 			if (ud_rgen(ud) != (e->rgen & 0xff) &&
-			    ud_kind(ud) != UD_SIGNAL)
-				continue; /* from before a reload */
+			    ud_kind(ud) != UD_SIGNAL) {
+				/* From before a reload: only its buffer is
+				 * of interest. */
+				if (cqe->flags & IORING_CQE_F_BUFFER)
+					recycle_buffer(
+						e,
+						cqe->flags >>
+							IORING_CQE_BUFFER_SHIFT);
+				continue;
+			}
 			if (idx < e->nsensors)
 				s = &e->sensors[idx];
 			switch (ud_kind(ud)) {
@@ -1461,6 +1615,10 @@ int engine_run(struct engine *e)
 			case UD_READ:
 				on_read(e, s, res, ud_gen(ud) != s->io_gen,
 					now);
+				break;
+			case UD_MREAD:
+				on_mread(e, s, cqe, ud_gen(ud) != s->io_gen,
+					 now);
 				break;
 			case UD_CONNECT:
 				on_connect(e, s, res, ud_gen(ud) != s->io_gen,
@@ -1518,6 +1676,11 @@ err_files:
 	dataplane_stop(e);
 err_ring:
 	io_uring_queue_exit(&e->ring);
+	if (e->br != NULL)
+		munmap(e->br, e->nbufs * sizeof(struct io_uring_buf));
+	free(e->bufs);
+	e->br = NULL;
+	e->bufs = NULL;
 err_sensors:
 	close(e->signal_fd);
 	e->signal_fd = -1;
