@@ -459,5 +459,22 @@ int ringside_reader_stats(const struct ringside_reader *r,
 		if (seg_load_relaxed(&h->stats_seq) == s0)
 			return 0;
 	}
+	/*
+	 * An engine killed in the middle of an update leaves the seqlock odd
+	 * for good: its last counters are still worth reading, and nothing
+	 * will change them again.
+	 */
+	if (r->fd >= 0 && seg_alive(r->fd) == 0) {
+		if (e != NULL)
+			load_words(e->counter, h->engine, sizeof(e->counter));
+		for (i = 0; i < n; i++) {
+			const struct seg_sensor *t = sensor_at(r, i);
+
+			load_words(s[i].counter, t->counter,
+				   sizeof(s[i].counter));
+			load_words(s[i].hist, t->hist, sizeof(s[i].hist));
+		}
+		return 0;
+	}
 	return -EAGAIN;
 }
