@@ -170,6 +170,9 @@ struct engine {
 	struct __kernel_timespec tick_ts, deadline_ts, sweep_ts;
 	uint32_t tick_gen, deadline_gen, sweep_gen;
 	uint64_t sweep_at_ns; /* the armed sweep, 0 when none */
+	struct __kernel_timespec pool_ts;
+	uint32_t pool_gen;
+	bool pool_armed; /* the file workers' watchdog is set */
 
 	int signal_fd;
 	uint64_t signal_buf[16];
@@ -217,7 +220,11 @@ bool engine_files_exit(struct engine_files *f);
 void engine_files_submit(struct engine_files *f, uint32_t sensor);
 void engine_files_kick(struct engine_files *f);
 uint32_t engine_files_take(struct engine_files *f, uint32_t *out, uint32_t max);
-void engine_files_check_stuck(struct engine_files *f, uint64_t now,
+/*
+ * If every worker has been in one read for @stuck_ns or more while reads
+ * wait, add a worker.  Returns true while reads are queued or running.
+ */
+bool engine_files_check_stuck(struct engine_files *f, uint64_t now,
 			      uint64_t stuck_ns);
 
 /* The batch's JSON line, as SPEC.md shows it (used by --once). */

@@ -146,6 +146,16 @@ static void drain_inotify(struct engine_files *f)
 /* Results that make a worker wake the engine even while work remains. */
 #define SIGNAL_BATCH 256
 
+/* Wake the engine for the results in f->done; called under the lock. */
+static void signal_engine(struct engine_files *f)
+{
+	uint64_t one = 1;
+
+	f->signalled = true;
+	if (write(f->eventfd, &one, sizeof(one)) < 0)
+		(void)0; /* an eventfd counter cannot overflow here */
+}
+
 /*
  * A worker takes one job at a time, so that a read stuck in the kernel
  * holds no other sensor's job hostage; the lock is uncontended but for the
@@ -181,6 +191,12 @@ static void *worker_main(void *p)
 		f->qhead = (f->qhead + 1) % f->qcap;
 		f->qlen--;
 		f->busy++;
+		/*
+		 * The last job may be the one that hangs: hand over what is
+		 * done before starting it, not after.
+		 */
+		if (f->qlen == 0 && f->ndone > 0 && !f->signalled)
+			signal_engine(f);
 		now = engine_now_ns();
 		/* Also read without the lock, by engine_files_exit. */
 		__atomic_store_n(&f->busy_since[id], now, __ATOMIC_RELAXED);
@@ -201,14 +217,8 @@ static void *worker_main(void *p)
 		 * once per tick), or when many results wait; never twice for
 		 * the same results.
 		 */
-		if (!f->signalled &&
-		    (f->qlen == 0 || f->ndone >= SIGNAL_BATCH)) {
-			uint64_t one = 1;
-
-			f->signalled = true;
-			if (write(f->eventfd, &one, sizeof(one)) < 0)
-				(void)0; /* the counter cannot overflow */
-		}
+		if (!f->signalled && (f->qlen == 0 || f->ndone >= SIGNAL_BATCH))
+			signal_engine(f);
 	}
 	pthread_mutex_unlock(&f->lock);
 	free(buf);
@@ -419,10 +429,11 @@ uint32_t engine_files_take(struct engine_files *f, uint32_t *out, uint32_t max)
 	return n;
 }
 
-void engine_files_check_stuck(struct engine_files *f, uint64_t now,
+bool engine_files_check_stuck(struct engine_files *f, uint64_t now,
 			      uint64_t stuck_ns)
 {
 	uint32_t i, stuck = 0;
+	bool pending;
 
 	pthread_mutex_lock(&f->lock);
 	for (i = 0; i < f->nworkers; i++)
@@ -430,5 +441,8 @@ void engine_files_check_stuck(struct engine_files *f, uint64_t now,
 			stuck++;
 	if (f->qlen > 0 && stuck == f->nworkers)
 		spawn(f);
+	/* Still something to come: a read in progress or queued. */
+	pending = f->qlen > 0 || f->busy > 0;
 	pthread_mutex_unlock(&f->lock);
+	return pending;
 }

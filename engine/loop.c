@@ -69,6 +69,7 @@ enum ud_kind {
 	UD_SEND,
 	UD_BACKOFF,
 	UD_BREAKER,
+	UD_POOL, /* the file workers' watchdog */
 };
 
 /*
@@ -956,11 +957,49 @@ static void on_files(struct engine *e, uint64_t now)
 	}
 }
 
+/*
+ * How long a file read may hold a worker before the pool grows: a quarter
+ * of the shortest file timeout, so that the other files are still read
+ * within theirs.
+ */
+static uint64_t pool_patience(const struct engine *e)
+{
+	uint64_t p = e->min_file_timeout_ns / 4;
+
+	return p < 1000000 ? 1000000 : p > 10000000 ? 10000000 : p;
+}
+
+/* Hand the staged file reads to the workers and watch them. */
+static void kick_files(struct engine *e, uint64_t now)
+{
+	engine_files_kick(e->files);
+	if (!e->pool_armed) {
+		e->pool_armed = true;
+		arm_abs(e, &e->pool_ts, now + pool_patience(e),
+			ud_make(e, UD_POOL, 0, ++e->pool_gen));
+	}
+}
+
+/*
+ * The watchdog: a read stuck in the kernel must hold neither the reads
+ * queued behind it (the pool grows) nor the results finished before it
+ * (they are collected here, without waiting for the workers' signal).
+ */
+static void on_pool(struct engine *e, uint64_t now)
+{
+	e->pool_armed = false;
+	if (engine_files_check_stuck(e->files, now, pool_patience(e))) {
+		e->pool_armed = true;
+		arm_abs(e, &e->pool_ts, now + pool_patience(e),
+			ud_make(e, UD_POOL, 0, ++e->pool_gen));
+	}
+	on_files(e, now);
+}
+
 static void sweep(struct engine *e, uint64_t now)
 {
 	const struct engine_deadline *top;
 	struct engine_deadline d;
-	bool stuck_check = false;
 
 	e->sweep_at_ns = 0;
 	while ((top = engine_deadlines_peek(&e->deadlines)) != NULL &&
@@ -971,16 +1010,14 @@ static void sweep(struct engine *e, uint64_t now)
 		s = &e->sensors[d.sensor];
 		if (s->phase != ENGINE_ATTEMPT || s->attempt_gen != d.gen)
 			continue; /* that attempt ended in time */
-		if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_FILE)
-			stuck_check = true;
-		else if (!is_push(s) || s->conn == ENGINE_CONNECTING)
-			close_source(e, s); /* a late reply is never taken */
+		/* A file's read may still be in a worker: a retry joins it.
+		 * A request's connection closes: a late reply is never taken
+		 * for the next request's. */
+		if (s->cfg->source.kind != ENGINE_CONFIG_SOURCE_FILE &&
+		    (!is_push(s) || s->conn == ENGINE_CONNECTING))
+			close_source(e, s);
 		attempt_end(e, s, ETIMEDOUT, 0, now);
 	}
-	/* A file read past its deadline may be stuck in the kernel: if every
-	 * worker is, the pool grows so that the others are read. */
-	if (stuck_check)
-		engine_files_check_stuck(e->files, now, e->min_file_timeout_ns);
 	if (top != NULL)
 		arm_sweep(e, top->at);
 }
@@ -1010,7 +1047,7 @@ static void start_tick(struct engine *e, uint64_t n, uint64_t now)
 			start_call(e, s, now);
 	}
 	if (e->have_files)
-		engine_files_kick(e->files);
+		kick_files(e, now);
 	if (e->collecting && --e->outstanding == 0)
 		publish(e);
 	arm_abs(e, &e->tick_ts, e->tick_mono_ns + e->cfg->period_ns,
@@ -1485,6 +1522,7 @@ static int reload(struct engine *e, uint64_t now)
 	e->readings = NULL;
 	e->have_files = false;
 	e->sweep_at_ns = 0;
+	e->pool_armed = false;
 	ret = sensors_init(e);
 	if (ret == 0) {
 		carry_over(e, old->sensors, old->nsensors);
@@ -1633,8 +1671,12 @@ int engine_run(struct engine *e)
 				    s->phase == ENGINE_BACKOFF) {
 					start_attempt(e, s, now);
 					if (e->have_files)
-						engine_files_kick(e->files);
+						kick_files(e, now);
 				}
+				break;
+			case UD_POOL:
+				if (ud_gen(ud) == e->pool_gen && e->have_files)
+					on_pool(e, now);
 				break;
 			case UD_BREAKER:
 				if (ud_gen(ud) == s->breaker_gen) {
