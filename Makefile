@@ -189,6 +189,8 @@ deps:
 check: deps all
 	$(Q)for t in $(STRESS_PROGS); do echo "  STRESS  $$t"; \
 		$$t || exit 1; done
+	$(Q)$(if $(SANITIZE),true,echo "  INSTALL tests/check_install.sh" && \
+		sh tests/check_install.sh $(O))
 	$(Q)RINGSIDE_BIN=$(abspath $(O)/bin) RINGSIDE_LIB=$(abspath $(O)/lib) \
 		RINGSIDE_TESTS=$(abspath $(O)/tests) $(TEST_RUNNER) $(TESTFLAGS)
 
