@@ -105,6 +105,7 @@ struct engine_sensor {
 	struct ringside_sensor_stats stats;
 	uint64_t log_next_ns; /* failures are logged at most once a second */
 	uint64_t log_suppressed;
+	uint64_t log_conn_next_ns; /* reconnects too, at most once a second */
 };
 
 /*

@@ -219,6 +219,39 @@ static void log_failure(struct engine_sensor *s, int err, uint64_t now)
 	s->log_next_ns = now + NS;
 }
 
+/*
+ * A source (re)opened or (re)connected: at info, but like failures at
+ * most once a second per sensor, since a request peer that times out is
+ * reconnected at every attempt.
+ */
+static void log_reconnect(struct engine_sensor *s, uint64_t now)
+{
+	const struct engine_config_source *src = &s->cfg->source;
+
+	if (now < s->log_conn_next_ns)
+		return;
+	s->log_conn_next_ns = now + NS;
+	if (src->kind == ENGINE_CONFIG_SOURCE_TCP ||
+	    src->kind == ENGINE_CONFIG_SOURCE_UDP)
+		engine_log(ENGINE_LOG_INFO, "sensor %s: %s %s:%u (%llu so far)",
+			   s->cfg->name,
+			   src->kind == ENGINE_CONFIG_SOURCE_UDP
+				   ? "bound to"
+				   : "connected to",
+			   src->host, src->port,
+			   (unsigned long long)
+				   s->stats.counter[RINGSIDE_SC_RECONNECTS]);
+	else
+		engine_log(ENGINE_LOG_INFO, "sensor %s: %s %s (%llu so far)",
+			   s->cfg->name,
+			   src->kind == ENGINE_CONFIG_SOURCE_UNIX
+				   ? "connected to"
+				   : "opened",
+			   src->path,
+			   (unsigned long long)
+				   s->stats.counter[RINGSIDE_SC_RECONNECTS]);
+}
+
 static void log_transition(struct engine_sensor *s,
 			   enum engine_breaker_transition t)
 {
@@ -669,6 +702,7 @@ static int ensure_open(struct engine *e, struct engine_sensor *s, uint64_t now)
 	s->fd = fd;
 	s->conn = ENGINE_OPEN;
 	s->stats.counter[RINGSIDE_SC_RECONNECTS]++;
+	log_reconnect(s, now);
 	if (s->frame != NULL)
 		engine_frame_reset(s->frame);
 	submit_drain(e, s);
@@ -918,7 +952,7 @@ static void on_connect(struct engine *e, struct engine_sensor *s, int res,
 		return;
 	}
 	s->conn = ENGINE_OPEN;
-	engine_log(ENGINE_LOG_DEBUG, "sensor %s: connected", s->cfg->name);
+	log_reconnect(s, now);
 	if (is_push(s)) {
 		engine_frame_reset(s->frame);
 		submit_drain(e, s);
