@@ -171,18 +171,24 @@ $(O)/tests/tool_%: tests/tool_%.c $(LIB_A) | $(O)/tests
 # none is.
 DEB_PACKAGES := gcc make pkg-config liburing-dev libcriterion-dev \
 	libinih-dev libncurses-dev libmicrohttpd-dev libfuse3-dev fuse3 \
-	clang-format
+	clang-format python3 tmux
+# promtool checks the exporter's output; its package recommends much that
+# the tests do not need.
+DEB_PACKAGES_NORECOMMENDS := prometheus
 deps:
-	$(Q)missing=$$(for p in $(DEB_PACKAGES); do \
+	$(Q)missing() { for p in "$$@"; do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
-		grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "  DEPS    installing:" $$missing; \
-		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-		$$sudo apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
-			$$missing >/dev/null || exit 1; \
-	fi
+		grep -q '^install ok installed' || echo $$p; done; }; \
+	m1=$$(missing $(DEB_PACKAGES)); \
+	m2=$$(missing $(DEB_PACKAGES_NORECOMMENDS)); \
+	[ -z "$$m1$$m2" ] && exit 0; \
+	echo "  DEPS    installing:" $$m1 $$m2; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get update -qq || exit 1; \
+	[ -z "$$m1" ] || $$sudo apt-get install -y -qq $$m1 >/dev/null || exit 1; \
+	[ -z "$$m2" ] || $$sudo apt-get install -y -qq --no-install-recommends \
+		$$m2 >/dev/null || exit 1
 
 # The stress programs run first so that the Criterion suite's summary
 # line ends the run; the tests find the programs through RINGSIDE_BIN.
