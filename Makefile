@@ -80,6 +80,13 @@ PROGS := $(O)/bin/ringsided \
 	$(patsubst clients/%.c,$(O)/bin/ringside-%,$(CLIENT_SRCS)) \
 	$(patsubst bench/%.c,$(O)/bin/ringside-%,$(BENCH_SRCS))
 
+# Benchmark peers: bench/baselines/NAME.c is $(O)/bench/peer-NAME, the
+# same work as the engine done another way (not installed);
+# bench/baselines/common.c is shared by them.
+PEER_SRCS := $(filter-out bench/baselines/common.c,$(wildcard bench/baselines/*.c))
+PEER_COMMON := $(patsubst %.c,$(OBJ)/%.o,$(wildcard bench/baselines/common.c))
+PEERS := $(patsubst bench/baselines/%.c,$(O)/bench/peer-%,$(PEER_SRCS))
+
 # Tests: every tests/test_*.c links into one Criterion runner, so the
 # suite ends with one summary line; tests/stress_*.c are plain programs
 # (exit 0 or 1) that also run under ThreadSanitizer, where Criterion
@@ -100,13 +107,14 @@ PKG_LIBS := -luring -linih
 ENGINE_LIBS := $(CORE_A) $(LIB_A) $(PKG_LIBS) $(LDLIBS_COMMON)
 
 all: $(LIB_A) $(LIB_SO) $(PC) $(CORE_A) $(PROGS) $(TEST_RUNNER) \
-	$(STRESS_PROGS) $(TOOL_PROGS)
+	$(STRESS_PROGS) $(TOOL_PROGS) $(PEERS)
 
-$(O)/bin $(O)/lib $(O)/tests $(OBJ)/shm $(OBJ)/pic/shm $(OBJ)/engine \
-$(OBJ)/clients $(OBJ)/bench $(OBJ)/tests:
+$(O)/bin $(O)/lib $(O)/tests $(O)/bench $(OBJ)/shm $(OBJ)/pic/shm \
+$(OBJ)/engine $(OBJ)/clients $(OBJ)/bench $(OBJ)/bench/baselines $(OBJ)/tests:
 	$(Q)mkdir -p $@
 
-$(OBJ)/%.o: %.c | $(OBJ)/shm $(OBJ)/engine $(OBJ)/clients $(OBJ)/bench $(OBJ)/tests
+$(OBJ)/%.o: %.c | $(OBJ)/shm $(OBJ)/engine $(OBJ)/clients $(OBJ)/bench \
+		$(OBJ)/bench/baselines $(OBJ)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -153,6 +161,11 @@ $(O)/bin/ringside-%: $(OBJ)/bench/%.o $(BENCH_COMMON) $(CORE_A) $(LIB_A) | $(O)/
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BENCH_COMMON) $(ENGINE_LIBS)
 
+$(O)/bench/peer-%: $(OBJ)/bench/baselines/%.o $(PEER_COMMON) $(CORE_A) \
+		$(LIB_A) | $(O)/bench
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(PEER_COMMON) $(ENGINE_LIBS)
+
 $(TEST_RUNNER): $(TEST_OBJS) $(CORE_A) $(LIB_A) | $(O)/tests
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJS) $(ENGINE_LIBS) -lcriterion
@@ -198,7 +211,8 @@ check: deps all
 	$(Q)$(if $(SANITIZE),true,echo "  INSTALL tests/check_install.sh" && \
 		sh tests/check_install.sh $(O))
 	$(Q)RINGSIDE_BIN=$(abspath $(O)/bin) RINGSIDE_LIB=$(abspath $(O)/lib) \
-		RINGSIDE_TESTS=$(abspath $(O)/tests) $(TEST_RUNNER) $(TESTFLAGS)
+		RINGSIDE_TESTS=$(abspath $(O)/tests) RINGSIDE_SANITIZE=$(SANITIZE) \
+		$(TEST_RUNNER) $(TESTFLAGS)
 
 # The concurrency tests alone: what CI runs under ThreadSanitizer.
 check-stress: all
@@ -211,11 +225,12 @@ demo: deps all
 bench: all
 	$(Q)$(O)/bin/ringside-ringbench
 
+FORMATTED := $(wildcard */*.c */*.h */*/*.c */*/*.h)
 format-check:
-	$(Q)clang-format --dry-run --Werror $(wildcard */*.c */*.h)
+	$(Q)clang-format --dry-run --Werror $(FORMATTED)
 
 format:
-	$(Q)clang-format -i $(wildcard */*.c */*.h)
+	$(Q)clang-format -i $(FORMATTED)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
@@ -242,4 +257,4 @@ clean:
 .PHONY: all deps check check-stress demo bench format format-check install \
 	clean
 
--include $(wildcard $(OBJ)/*/*.d $(OBJ)/pic/*/*.d)
+-include $(wildcard $(OBJ)/*/*.d $(OBJ)/*/*/*.d $(OBJ)/pic/*/*.d)
