@@ -16,7 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-make -s install O="$O" DESTDIR="$tmp/root" PREFIX=/usr/local >/dev/null
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s install O="$O" DESTDIR="$tmp/root" PREFIX=/usr/local >/dev/null
 for f in sbin/ringsided bin/ringside-tail bin/ringside-sim \
 	include/ringside.h lib/libringside.a lib/libringside.so \
 	lib/pkgconfig/ringside.pc share/man/man8/ringsided.8; do
