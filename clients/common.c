@@ -8,6 +8,8 @@
  * batch.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,4 +177,41 @@ void client_sleep_ms(unsigned ms)
 	};
 
 	nanosleep(&ts, NULL);
+}
+
+void client_usage_error(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	exit(2);
+}
+
+void client_bad_option(const char *prog, int opt, char **argv)
+{
+	if (opt == ':')
+		client_usage_error(prog, "%s needs an argument",
+				   argv[optind - 1]);
+	if (optopt != 0)
+		client_usage_error(prog, "unknown option '-%c'", optopt);
+	client_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+}
+
+const char *client_name_operand(const char *prog, int argc, char **argv)
+{
+	if (optind >= argc)
+		client_usage_error(prog, "a segment NAME is needed");
+	if (optind + 1 < argc)
+		client_usage_error(prog, "one segment NAME only, got '%s' too",
+				   argv[optind + 1]);
+	if (!ringside_name_valid(argv[optind]))
+		client_usage_error(prog,
+				   "invalid segment name '%s' "
+				   "([A-Za-z0-9_-], 1 to 32 characters)",
+				   argv[optind]);
+	return argv[optind];
 }

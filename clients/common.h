@@ -94,4 +94,17 @@ int client_output_gone(int fd);
 /* Sleep @ms milliseconds (a signal may cut it short). */
 void client_sleep_ms(unsigned ms);
 
+/* One line "PROG: message (see --help)" on stderr, then exit 2. */
+__attribute__((format(printf, 2, 3), noreturn)) void client_usage_error(
+	const char *prog, const char *fmt, ...);
+
+/* A bad option as getopt_long reported it (with ":" leading its option
+ * string): a usage error. */
+__attribute__((noreturn)) void client_bad_option(const char *prog, int opt,
+						 char **argv);
+
+/* The one segment NAME operand at argv[optind]; a usage error if it is
+ * missing, not alone or not a valid name. */
+const char *client_name_operand(const char *prog, int argc, char **argv);
+
 #endif /* RINGSIDE_CLIENTS_COMMON_H */

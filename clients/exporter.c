@@ -121,20 +121,6 @@ static void exp_usage(FILE *f)
 		"2 on a usage error.\n");
 }
 
-/* One line on stderr, then exit 2: a usage error. */
-__attribute__((format(printf, 1, 2), noreturn)) static void exp_usage_error(
-	const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	exit(2);
-}
-
 static void exp_parse(struct exporter *x, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -157,26 +143,11 @@ static void exp_parse(struct exporter *x, int argc, char **argv)
 		case 'V':
 			printf(PROG " %s\n", RINGSIDE_VERSION);
 			exit(0);
-		case ':':
-			exp_usage_error("%s needs an argument",
-					argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				exp_usage_error("unknown option '-%c'", optopt);
-			exp_usage_error("unknown option '%s'",
-					argv[optind - 1]);
+			client_bad_option(PROG, opt, argv);
 		}
 	}
-	if (optind >= argc)
-		exp_usage_error("a segment NAME is needed");
-	if (optind + 1 < argc)
-		exp_usage_error("one segment NAME only, got '%s' too",
-				argv[optind + 1]);
-	x->name = argv[optind];
-	if (!ringside_name_valid(x->name))
-		exp_usage_error("invalid segment name '%s' "
-				"([A-Za-z0-9_-], 1 to 32 characters)",
-				x->name);
+	x->name = client_name_operand(PROG, argc, argv);
 }
 
 /*
@@ -946,7 +917,7 @@ int main(int argc, char **argv)
 	exp_parse(&x, argc, argv);
 	if (exp_split_listen(x.listen, host, sizeof(host), port, sizeof(port),
 			     &why) < 0)
-		exp_usage_error("--listen '%s': %s", x.listen, why);
+		client_usage_error(PROG, "--listen '%s': %s", x.listen, why);
 
 	x.page.cap = EXP_PAGE_INITIAL;
 	x.page.buf = malloc(x.page.cap);

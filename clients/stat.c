@@ -29,7 +29,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,20 +117,6 @@ static void stat_usage(FILE *f)
 		"error.\n");
 }
 
-/* One line on stderr, then exit 2: a usage error. */
-__attribute__((format(printf, 1, 2), noreturn)) static void stat_usage_error(
-	const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	exit(2);
-}
-
 /* A number of seconds: decimal, finite, within the watch bounds. */
 static int stat_parse_seconds(const char *s, double *v)
 {
@@ -169,10 +154,11 @@ static void stat_parse(struct stat_ctx *st, int argc, char **argv)
 			break;
 		case 'w':
 			if (stat_parse_seconds(optarg, &st->watch_s) < 0)
-				stat_usage_error("--watch takes a number of "
-						 "seconds from 0.1 to 86400, "
-						 "not '%s'",
-						 optarg);
+				client_usage_error(PROG,
+						   "--watch takes a number of "
+						   "seconds from 0.1 to 86400, "
+						   "not '%s'",
+						   optarg);
 			break;
 		case 'h':
 			stat_usage(stdout);
@@ -180,27 +166,11 @@ static void stat_parse(struct stat_ctx *st, int argc, char **argv)
 		case 'V':
 			printf(PROG " %s\n", RINGSIDE_VERSION);
 			exit(0);
-		case ':':
-			stat_usage_error("%s needs an argument",
-					 argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				stat_usage_error("unknown option '-%c'",
-						 optopt);
-			stat_usage_error("unknown option '%s'",
-					 argv[optind - 1]);
+			client_bad_option(PROG, opt, argv);
 		}
 	}
-	if (optind >= argc)
-		stat_usage_error("a segment NAME is needed");
-	if (optind + 1 < argc)
-		stat_usage_error("one segment NAME only, got '%s' too",
-				 argv[optind + 1]);
-	st->name = argv[optind];
-	if (!ringside_name_valid(st->name))
-		stat_usage_error("invalid segment name '%s' "
-				 "([A-Za-z0-9_-], 1 to 32 characters)",
-				 st->name);
+	st->name = client_name_operand(PROG, argc, argv);
 }
 
 static uint64_t stat_mono_ns(void)

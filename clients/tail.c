@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,20 +116,6 @@ static void tail_usage(FILE *f)
 		"usage error.\n");
 }
 
-/* One line on stderr, then exit 2: a usage error. */
-__attribute__((format(printf, 1, 2), noreturn)) static void tail_usage_error(
-	const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	exit(2);
-}
-
 static void tail_parse(struct tail *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -159,16 +144,18 @@ static void tail_parse(struct tail *t, int argc, char **argv)
 			else if (strcmp(optarg, "now") == 0)
 				t->from = RINGSIDE_FROM_NOW;
 			else
-				tail_usage_error("--from takes 'oldest' or "
-						 "'now', not '%s'",
-						 optarg);
+				client_usage_error(PROG,
+						   "--from takes 'oldest' or "
+						   "'now', not '%s'",
+						   optarg);
 			break;
 		case 'n':
 			if (client_parse_u64(optarg, &t->count) < 0 ||
 			    t->count == 0)
-				tail_usage_error("--count takes a positive "
-						 "whole number, not '%s'",
-						 optarg);
+				client_usage_error(PROG,
+						   "--count takes a positive "
+						   "whole number, not '%s'",
+						   optarg);
 			break;
 		case 'F':
 			t->follow = 1;
@@ -179,30 +166,15 @@ static void tail_parse(struct tail *t, int argc, char **argv)
 		case 'V':
 			printf(PROG " %s\n", RINGSIDE_VERSION);
 			exit(0);
-		case ':':
-			tail_usage_error("%s needs an argument",
-					 argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				tail_usage_error("unknown option '-%c'",
-						 optopt);
-			tail_usage_error("unknown option '%s'",
-					 argv[optind - 1]);
+			client_bad_option(PROG, opt, argv);
 		}
 	}
 	if (json && csv)
-		tail_usage_error("--json and --csv cannot be used together");
+		client_usage_error(PROG,
+				   "--json and --csv cannot be used together");
 	t->format = json ? TAIL_JSON : csv ? TAIL_CSV : TAIL_TEXT;
-	if (optind >= argc)
-		tail_usage_error("a segment NAME is needed");
-	if (optind + 1 < argc)
-		tail_usage_error("one segment NAME only, got '%s' too",
-				 argv[optind + 1]);
-	t->name = argv[optind];
-	if (!ringside_name_valid(t->name))
-		tail_usage_error("invalid segment name '%s' "
-				 "([A-Za-z0-9_-], 1 to 32 characters)",
-				 t->name);
+	t->name = client_name_operand(PROG, argc, argv);
 }
 
 /*

@@ -215,20 +215,6 @@ static void top_usage(FILE *f)
 		"terminal cannot be used; 2 on a usage error.\n");
 }
 
-/* One line on stderr, then exit 2: a usage error. */
-__attribute__((format(printf, 1, 2), noreturn)) static void top_usage_error(
-	const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see --help)\n", stderr);
-	exit(2);
-}
-
 static void top_parse(struct top *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -246,10 +232,12 @@ static void top_parse(struct top *t, int argc, char **argv)
 		case 'i':
 			if (client_parse_u64(optarg, &ms) < 0 ||
 			    ms < TOP_INTERVAL_MIN || ms > TOP_INTERVAL_MAX)
-				top_usage_error("--interval takes milliseconds "
-						"from %d to %d, not '%s'",
-						TOP_INTERVAL_MIN,
-						TOP_INTERVAL_MAX, optarg);
+				client_usage_error(
+					PROG,
+					"--interval takes milliseconds "
+					"from %d to %d, not '%s'",
+					TOP_INTERVAL_MIN, TOP_INTERVAL_MAX,
+					optarg);
 			t->interval_ms = (unsigned)ms;
 			break;
 		case 'h':
@@ -258,26 +246,11 @@ static void top_parse(struct top *t, int argc, char **argv)
 		case 'V':
 			printf(PROG " %s\n", RINGSIDE_VERSION);
 			exit(0);
-		case ':':
-			top_usage_error("%s needs an argument",
-					argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				top_usage_error("unknown option '-%c'", optopt);
-			top_usage_error("unknown option '%s'",
-					argv[optind - 1]);
+			client_bad_option(PROG, opt, argv);
 		}
 	}
-	if (optind >= argc)
-		top_usage_error("a segment NAME is needed");
-	if (optind + 1 < argc)
-		top_usage_error("one segment NAME only, got '%s' too",
-				argv[optind + 1]);
-	t->name = argv[optind];
-	if (!ringside_name_valid(t->name))
-		top_usage_error("invalid segment name '%s' "
-				"([A-Za-z0-9_-], 1 to 32 characters)",
-				t->name);
+	t->name = client_name_operand(PROG, argc, argv);
 }
 
 /* ---- the segment ------------------------------------------------------- */
