@@ -53,6 +53,7 @@ struct engine_file_job {
 	uint64_t checked_ns; /* when fd's identity was last checked */
 	bool watched;	     /* its directory is watched (inotify wd) */
 	bool stale;	     /* the name changed: reopen before reading */
+	bool inline_lane;    /* read by the engine thread (see files.c) */
 	int wd;
 	char base[ENGINE_CONFIG_PATH_MAX]; /* the file's name in its dir */
 };
@@ -134,10 +135,11 @@ struct engine_files {
 	bool signalled;	  /* the eventfd was written for these results */
 	uint32_t *staged; /* engine thread only: reads for the next kick */
 	uint32_t nstaged;
-	int eventfd;	    /* written when done goes from empty to not */
-	int inotify;	    /* watches the directories of regular files */
-	bool drain_inotify; /* a tick began: look at the events first */
-	uint32_t *wtable;   /* (wd, name) -> sensor, open addressing */
+	int eventfd;	  /* written when done goes from empty to not */
+	int inotify;	  /* watches the directories of regular files */
+	char *inline_buf; /* the engine thread's read buffer */
+	long tick_nvcsw;  /* its voluntary switches when the tick began */
+	uint32_t *wtable; /* (wd, name) -> sensor, open addressing */
 	uint32_t wmask;
 	uint32_t nsensors;
 	uint32_t nworkers, busy, max_workers;
@@ -218,6 +220,15 @@ int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
 /* Returns true if @f was freed-ready, false if a worker is stuck in a read
  * and still uses @f and its sensors (then they must outlive the process). */
 bool engine_files_exit(struct engine_files *f);
+/* At each tick, before any read: reopen files renamed or removed. */
+void engine_files_begin_tick(struct engine_files *f);
+/*
+ * Read @sensor's file in the calling (engine) thread; a read longer than
+ * @slow_ns moves the file to the worker lane.  Returns 0 with *value, or
+ * -errno as a failed attempt.
+ */
+int engine_files_read_inline(struct engine_files *f, uint32_t sensor,
+			     uint64_t now, uint64_t slow_ns, double *value);
 void engine_files_submit(struct engine_files *f, uint32_t sensor);
 void engine_files_kick(struct engine_files *f);
 uint32_t engine_files_take(struct engine_files *f, uint32_t *out, uint32_t max);

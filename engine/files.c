@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * files.c - the file workers: threads that pread file sensors so that the
- * engine thread never blocks on a file.
+ * files.c - file sensors: read with pread, inline by the engine thread on
+ * file systems whose reads cannot block, by worker threads elsewhere.
+ *
+ * Two lanes.  A file on tmpfs, ramfs or procfs is read by the engine
+ * thread itself, inline, at the cost of a plain pread loop (and with no
+ * thread in the process, the kernel's file lookups stay on their
+ * single-threaded fast path).  Every other file (sysfs, whose drivers can
+ * take milliseconds or hang on a stuck bus; FUSE; disks) goes to the
+ * worker lane, and so does an inline file whose read once took longer
+ * than a quarter of its timeout: it has proven slow.
  *
  * Why not the ring: on this kernel a procfs or sysfs read submitted to
  * io_uring runs inline inside io_uring_enter, so a slow driver would stall
@@ -28,6 +36,7 @@
 #include <linux/magic.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -54,8 +63,8 @@ static int read_file(struct engine_sensor *s, char *buf, uint64_t now,
 
 	/* A file replaced by rename keeps the old inode in our descriptor:
 	 * look at the path now and then, and reopen when it changed. */
-	if (j->fd >= 0 && j->stale) {
-		j->stale = false;
+	if (j->fd >= 0 &&
+	    __atomic_exchange_n(&j->stale, false, __ATOMIC_RELAXED)) {
 		close(j->fd);
 		j->fd = -1;
 	}
@@ -113,7 +122,7 @@ static void mark_stale(struct engine_files *f, int wd, const char *name)
 		struct engine_file_job *j = &f->sensors[f->wtable[h]].job;
 
 		if (j->wd == wd && strcmp(j->base, name) == 0)
-			j->stale = true;
+			__atomic_store_n(&j->stale, true, __ATOMIC_RELAXED);
 	}
 }
 
@@ -137,7 +146,9 @@ static void drain_inotify(struct engine_files *f)
 				mark_stale(f, ev->wd, ev->name);
 			if (ev->mask & IN_Q_OVERFLOW)
 				for (i = 0; i < f->nsensors; i++)
-					f->sensors[i].job.stale = true;
+					__atomic_store_n(
+						&f->sensors[i].job.stale, true,
+						__ATOMIC_RELAXED);
 			p += sizeof(*ev) + ev->len;
 		}
 	}
@@ -183,10 +194,6 @@ static void *worker_main(void *p)
 			pthread_cond_wait(&f->work, &f->lock);
 		if (f->stop)
 			break;
-		if (f->drain_inotify) {
-			f->drain_inotify = false;
-			drain_inotify(f);
-		}
 		idx = f->queue[f->qhead];
 		f->qhead = (f->qhead + 1) % f->qcap;
 		f->qlen--;
@@ -264,10 +271,14 @@ static void watch_files(struct engine_files *f)
 		if (f->inotify >= 0)
 			close(f->inotify);
 		f->inotify = -1;
-		return;
+		free(f->wtable);
+		f->wtable = NULL;
+		f->wmask = 0;
 	}
-	memset(f->wtable, 0xff, f->wmask * sizeof(*f->wtable));
-	f->wmask--;
+	if (f->wtable != NULL) {
+		memset(f->wtable, 0xff, f->wmask * sizeof(*f->wtable));
+		f->wmask--;
+	}
 	for (i = 0; i < f->nsensors; i++) {
 		struct engine_sensor *s = &f->sensors[i];
 		struct engine_file_job *j = &s->job;
@@ -279,8 +290,15 @@ static void watch_files(struct engine_files *f)
 		snprintf(dir, sizeof(dir), "%s", s->cfg->source.path);
 		snprintf(name, sizeof(name), "%s", s->cfg->source.path);
 		snprintf(j->base, sizeof(j->base), "%s", basename(name));
-		if (statfs(dirname(dir), &sf) < 0 ||
-		    sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC)
+		if (statfs(dirname(dir), &sf) < 0)
+			continue;
+		/* Reads that cannot block go inline; see the top of file. */
+		j->inline_lane = sf.f_type == TMPFS_MAGIC ||
+				 sf.f_type == RAMFS_MAGIC ||
+				 sf.f_type == PROC_SUPER_MAGIC;
+		if (sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC)
+			continue; /* never replaced: nothing to watch */
+		if (f->inotify < 0)
 			continue;
 		j->wd = inotify_add_watch(
 			f->inotify, dir,
@@ -309,10 +327,12 @@ int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
 	f->queue = calloc(f->qcap, sizeof(*f->queue));
 	f->done = calloc(f->qcap, sizeof(*f->done));
 	f->staged = calloc(f->qcap, sizeof(*f->staged));
+	f->inline_buf = malloc(FILE_BUF + 1);
 	f->threads = calloc(f->max_workers, sizeof(*f->threads));
 	f->busy_since = calloc(f->max_workers, sizeof(*f->busy_since));
 	if (f->queue == NULL || f->done == NULL || f->staged == NULL ||
-	    f->threads == NULL || f->busy_since == NULL) {
+	    f->inline_buf == NULL || f->threads == NULL ||
+	    f->busy_since == NULL) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -325,19 +345,14 @@ int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
 	watch_files(f);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->work, NULL);
-	ret = spawn(f);
-	if (ret < 0)
-		goto err_close;
+	/* Workers start with the first read of the worker lane. */
 	return 0;
 
-err_close:
-	pthread_cond_destroy(&f->work);
-	pthread_mutex_destroy(&f->lock);
-	close(f->eventfd);
 err_free:
 	free(f->queue);
 	free(f->done);
 	free(f->staged);
+	free(f->inline_buf);
 	free(f->threads);
 	free(f->busy_since);
 	return ret;
@@ -370,6 +385,7 @@ bool engine_files_exit(struct engine_files *f)
 		free(f->queue);
 		free(f->done);
 		free(f->staged);
+		free(f->inline_buf);
 		free(f->threads);
 		free(f->busy_since);
 		close(f->eventfd);
@@ -379,6 +395,39 @@ bool engine_files_exit(struct engine_files *f)
 		return true;
 	}
 	return false;
+}
+
+/* Voluntary context switches of the calling thread so far. */
+static long voluntary_switches(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
+void engine_files_begin_tick(struct engine_files *f)
+{
+	pthread_mutex_lock(&f->lock);
+	drain_inotify(f);
+	pthread_mutex_unlock(&f->lock);
+	f->tick_nvcsw = voluntary_switches();
+}
+
+int engine_files_read_inline(struct engine_files *f, uint32_t sensor,
+			     uint64_t now, uint64_t slow_ns, double *value)
+{
+	struct engine_sensor *s = &f->sensors[sensor];
+	int ret = read_file(s, f->inline_buf, now, value);
+
+	/*
+	 * Proven slow: the read took long and the thread slept in it (a
+	 * voluntary switch since the tick began), rather than being merely
+	 * preempted on a busy machine.  Workers read it from now on.
+	 */
+	if (engine_now_ns() - now > slow_ns &&
+	    voluntary_switches() > f->tick_nvcsw)
+		s->job.inline_lane = false;
+	return ret;
 }
 
 /* Stage a read of @sensor's file, unless one is still in a worker; the
@@ -405,7 +454,8 @@ void engine_files_kick(struct engine_files *f)
 	for (i = 0; i < f->nstaged; i++)
 		f->queue[(f->qhead + f->qlen + i) % f->qcap] = f->staged[i];
 	f->qlen += f->nstaged;
-	f->drain_inotify = true;
+	if (f->nworkers == 0)
+		spawn(f); /* the first file for the worker lane */
 	if (f->nstaged == 1)
 		pthread_cond_signal(&f->work);
 	else

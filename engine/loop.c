@@ -127,6 +127,18 @@ static void set_ts(struct __kernel_timespec *ts, uint64_t ns)
 	ts->tv_nsec = (long long)(ns % NS);
 }
 
+/*
+ * How long a file read may hold a worker before the pool grows: a quarter
+ * of the shortest file timeout, so that the other files are still read
+ * within theirs.
+ */
+static uint64_t pool_patience(const struct engine *e)
+{
+	uint64_t p = e->min_file_timeout_ns / 4;
+
+	return p < 1000000 ? 1000000 : p > 10000000 ? 10000000 : p;
+}
+
 /* An SQE, submitting what is queued if the SQ is full. */
 static struct io_uring_sqe *get_sqe(struct engine *e)
 {
@@ -735,6 +747,21 @@ static void start_attempt(struct engine *e, struct engine_sensor *s,
 
 	switch (s->cfg->source.kind) {
 	case ENGINE_CONFIG_SOURCE_FILE:
+		if (s->job.inline_lane && !s->job.queued) {
+			double v = 0;
+			int ret = engine_files_read_inline(
+				e->files, s->index, now, pool_patience(e), &v);
+
+			if (!s->job.inline_lane)
+				engine_log(
+					ENGINE_LOG_INFO,
+					"sensor %s: a read took over %.1f ms;"
+					" moved to the file workers",
+					s->cfg->name,
+					(double)pool_patience(e) / 1e6);
+			attempt_end(e, s, ret < 0 ? -ret : 0, v, now);
+			return;
+		}
 		engine_files_submit(e->files, s->index);
 		watch_deadline(e, s);
 		return;
@@ -991,21 +1018,11 @@ static void on_files(struct engine *e, uint64_t now)
 	}
 }
 
-/*
- * How long a file read may hold a worker before the pool grows: a quarter
- * of the shortest file timeout, so that the other files are still read
- * within theirs.
- */
-static uint64_t pool_patience(const struct engine *e)
-{
-	uint64_t p = e->min_file_timeout_ns / 4;
-
-	return p < 1000000 ? 1000000 : p > 10000000 ? 10000000 : p;
-}
-
 /* Hand the staged file reads to the workers and watch them. */
 static void kick_files(struct engine *e, uint64_t now)
 {
+	if (e->files->nstaged == 0)
+		return; /* every file of this tick was read inline */
 	engine_files_kick(e->files);
 	if (!e->pool_armed) {
 		e->pool_armed = true;
@@ -1074,6 +1091,8 @@ static void start_tick(struct engine *e, uint64_t n, uint64_t now)
 	e->outstanding = 1;
 	arm_abs(e, &e->deadline_ts, e->tick_mono_ns + e->cfg->deadline_ns,
 		ud_make(e, UD_DEADLINE, 0, ++e->deadline_gen));
+	if (e->have_files)
+		engine_files_begin_tick(e->files);
 	for (i = 0; i < e->nsensors; i++) {
 		struct engine_sensor *s = &e->sensors[i];
 
