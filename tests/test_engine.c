@@ -3,7 +3,7 @@
  * test_engine.c - ringsided from the outside: the real engine runs as a
  * child process on a generated INI configuration, reading real sources
  * (tmpfs files, procfs files, FIFOs, ptys, TCP, UDP and Unix sockets on
- * loopback, fed by ringside-sim or by peers this file forks), and its
+ * loopback, fed by ringside-sim or by peers the harness forks), and its
  * batches are read back through libringside exactly as a client would.
  *
  * What is asserted is behaviour, never timing: sequence numbers 1, 2, 3
@@ -12,35 +12,27 @@
  * ones, clean stops.  Where a count over a duration is checked, the bound
  * is half of what the period promises.
  *
- * The harness (the h_ helpers below) keeps a registry of every child it
- * starts and of every descriptor it holds.  The suite's .fini kills the
- * children, removes the segments named te<pid>... and the temporary
- * directory, whether the test passed or an assertion ended it; children
- * also get PR_SET_PDEATHSIG, so a test killed by its timeout takes them
- * along; a later run removes what a crashed test left behind.  Programs
- * are found in $RINGSIDE_BIN, else build/bin.  Set RINGSIDE_TEST_VERBOSE
- * to have the children's logs, and one line per batch taken, copied to
- * stderr at the end of each test.
+ * The harness (tests/harness.h) keeps a registry of every child, mount and
+ * descriptor a test holds, and the suite's .fini takes them all down, with
+ * the segments and the temporary directory, whether the test passed or an
+ * assertion ended it.  Set RINGSIDE_TEST_VERBOSE to have the children's
+ * logs, and one line per batch taken, copied to stderr at the end of each
+ * test.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -48,973 +40,10 @@
 #include <criterion/logging.h>
 #include <criterion/parameterized.h>
 
+#include "harness.h"
 #include "ringside.h"
 
-#define H_CHILDREN_MAX 16
-#define H_FDS_MAX 32
-#define H_SENSORS_MAX 16
-#define H_ATTACH_MS 5000 /* a started engine creates its segment by then */
-#define H_BATCH_MS 3000	 /* a running engine publishes a batch by then */
-
-/*
- * The keys of a healthy file sensor among faulty ones whose [defaults]
- * set short timeouts: a pread takes microseconds, but a loaded virtual
- * machine can stall a thread for a few tens of them.
- */
-#define FILE_KEYS "timeout = 40ms\nretry_attempts = 1\n\n"
-
-/* ---- the harness ------------------------------------------------------- */
-
-static struct {
-	pid_t child[H_CHILDREN_MAX]; /* 0: free or reaped */
-	int fd[H_FDS_MAX];	     /* descriptors to close at the end */
-	unsigned nfd;
-	unsigned nlog;
-	char dir[64];	 /* temporary directory, on tmpfs */
-	char prefix[24]; /* te<pid>: every segment name starts so */
-	bool verbose;	 /* $RINGSIDE_TEST_VERBOSE: logs and batches */
-	FILE *trace;	 /* verbose: every batch taken, one line each */
-} h;
-
-static uint64_t h_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t h_now_ms(void)
-{
-	return h_now_ns() / 1000000;
-}
-
-static void h_sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static void h_keep_fd(int fd)
-{
-	cr_assert_lt(h.nfd, H_FDS_MAX, "harness: too many descriptors");
-	h.fd[h.nfd++] = fd;
-}
-
-static void h_keep_child(pid_t pid)
-{
-	unsigned i;
-
-	for (i = 0; i < H_CHILDREN_MAX; i++) {
-		if (h.child[i] == 0) {
-			h.child[i] = pid;
-			return;
-		}
-	}
-	kill(pid, SIGKILL);
-	cr_assert_fail("harness: too many children");
-}
-
-static void h_forget_child(pid_t pid)
-{
-	unsigned i;
-
-	for (i = 0; i < H_CHILDREN_MAX; i++)
-		if (h.child[i] == pid)
-			h.child[i] = 0;
-}
-
-/* @name inside the temporary directory. */
-static void h_path(char *buf, size_t len, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", h.dir, name);
-
-	cr_assert(n > 0 && (size_t)n < len, "path too long: %s", name);
-}
-
-/* The program @prog, from $RINGSIDE_BIN or build/bin. */
-static void h_bin(char *buf, size_t len, const char *prog)
-{
-	const char *dir = getenv("RINGSIDE_BIN");
-
-	snprintf(buf, len, "%s/%s", dir != NULL && *dir ? dir : "build/bin",
-		 prog);
-}
-
-/* A segment name unique to this test process: te<pid><tag>. */
-static void h_name(char *buf, size_t len, const char *tag)
-{
-	snprintf(buf, len, "%s%s", h.prefix, tag);
-}
-
-static void h_dump_logs(void)
-{
-	struct dirent *de;
-	DIR *d = opendir(h.dir);
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[256], line[512];
-		FILE *f;
-
-		if (strstr(de->d_name, ".log") == NULL)
-			continue;
-		h_path(path, sizeof(path), de->d_name);
-		f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		while (fgets(line, sizeof(line), f) != NULL)
-			fprintf(stderr, "%s %s: %s", h.prefix, de->d_name,
-				line);
-		fclose(f);
-	}
-	closedir(d);
-}
-
-/* Remove directory @path and the files in it (it holds no directory). */
-static void h_remove_dir(const char *path)
-{
-	struct dirent *de;
-	DIR *d;
-
-	if (path[0] == '\0')
-		return;
-	d = opendir(path);
-	if (d != NULL) {
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") != 0 &&
-			    strcmp(de->d_name, "..") != 0)
-				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
-	}
-	rmdir(path);
-}
-
-/*
- * A test process that crashed or hit its timeout never ran .fini: remove
- * what such a process left in /dev/shm (rstest-<pid>-* directories and
- * te<pid> segments) once that pid is gone.
- */
-static void h_remove_orphans(void)
-{
-	struct dirent *de;
-	DIR *d = opendir("/dev/shm");
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-		bool dir = false;
-		char path[300];
-		char *end;
-		long pid;
-
-		if (strncmp(n, "rstest-", 7) == 0) {
-			n += 7;
-			dir = true;
-		} else if (strncmp(n, "ringside.te", 11) == 0) {
-			n += 11;
-		} else if (strncmp(n, ".ringside.te", 12) == 0) {
-			n += 12;
-		} else {
-			continue;
-		}
-		pid = strtol(n, &end, 10);
-		if (end == n || pid <= 0 || (dir && *end != '-') ||
-		    (!dir && (*end < 'A' || *end > 'z')))
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		snprintf(path, sizeof(path), "/dev/shm/%s", de->d_name);
-		if (dir)
-			h_remove_dir(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-}
-
-/* Every /dev/shm entry of ours: ringside.te<pid>* and its temporaries. */
-static void h_remove_segments(void)
-{
-	char plain[48];
-	struct dirent *de;
-	DIR *d = opendir("/dev/shm");
-
-	if (d == NULL)
-		return;
-	snprintf(plain, sizeof(plain), "ringside.%s", h.prefix);
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-
-		if (n[0] == '.')
-			n++;
-		if (strncmp(n, plain, strlen(plain)) == 0)
-			unlinkat(dirfd(d), de->d_name, 0);
-	}
-	closedir(d);
-}
-
-static void h_init(void)
-{
-	memset(&h, 0, sizeof(h));
-	snprintf(h.prefix, sizeof(h.prefix), "te%ld", (long)getpid());
-	h.verbose = getenv("RINGSIDE_TEST_VERBOSE") != NULL;
-	h_remove_orphans();
-	snprintf(h.dir, sizeof(h.dir), "/dev/shm/rstest-%ld-XXXXXX",
-		 (long)getpid());
-	if (mkdtemp(h.dir) == NULL) {
-		h.dir[0] = '\0';
-		cr_assert_fail("mkdtemp: %s", strerror(errno));
-	}
-	if (h.verbose) {
-		char path[256];
-
-		h_path(path, sizeof(path), "batches.log");
-		h.trace = fopen(path, "w");
-	}
-	/* Peers write to sockets the engine may have closed. */
-	signal(SIGPIPE, SIG_IGN);
-}
-
-static void h_fini(void)
-{
-	unsigned i;
-
-	for (i = 0; i < H_CHILDREN_MAX; i++) {
-		if (h.child[i] > 0) {
-			kill(h.child[i], SIGKILL);
-			waitpid(h.child[i], NULL, 0);
-			h.child[i] = 0;
-		}
-	}
-	for (i = 0; i < h.nfd; i++)
-		close(h.fd[i]);
-	h.nfd = 0;
-	if (h.trace != NULL)
-		fclose(h.trace);
-	h.trace = NULL;
-	if (h.verbose)
-		h_dump_logs();
-	h_remove_segments();
-	h_remove_dir(h.dir);
-}
-
 TestSuite(engine, .init = h_init, .fini = h_fini, .timeout = 30);
-
-/*
- * Start @argv (argv[0] a path, or a name looked up in PATH).  stdin is
- * /dev/null; stdout goes to a pipe whose read end lands in *@out when @out
- * is not NULL (kept by the harness), else to /dev/null; stderr goes to
- * the file @log in the temporary directory when not NULL.  Returns the pid.
- */
-static pid_t h_spawn(char *const argv[], int *out, const char *log)
-{
-	pid_t parent = getpid(), pid;
-	int pfd[2] = { -1, -1 };
-	char logpath[256];
-
-	if (log != NULL)
-		h_path(logpath, sizeof(logpath), log);
-	if (out != NULL)
-		cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0, "pipe: %s",
-			     strerror(errno));
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		sigset_t none;
-		int null = open("/dev/null", O_RDWR);
-		int err = log != NULL
-				  ? open(logpath, O_WRONLY | O_CREAT | O_APPEND,
-					 0644)
-				  : null;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(null, 0);
-		dup2(out != NULL ? pfd[1] : null, 1);
-		dup2(err >= 0 ? err : null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	h_keep_child(pid);
-	if (out != NULL) {
-		close(pfd[1]);
-		h_keep_fd(pfd[0]);
-		*out = pfd[0];
-	}
-	return pid;
-}
-
-/*
- * Wait up to @timeout_ms for @pid to end.  Returns 0 with its wait status
- * in *@status, or -ETIMEDOUT.
- */
-static int h_wait(pid_t pid, int timeout_ms, int *status)
-{
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-
-		if (r == pid) {
-			h_forget_child(pid);
-			return 0;
-		}
-		if (r < 0)
-			return -errno;
-		if (h_now_ms() >= end)
-			return -ETIMEDOUT;
-		h_sleep_ms(5);
-	}
-}
-
-/* Wait for @pid and assert that it exited with @code. */
-static void h_expect_exit(pid_t pid, int timeout_ms, int code)
-{
-	int status = 0;
-
-	cr_assert_eq(h_wait(pid, timeout_ms, &status), 0,
-		     "pid %d did not exit within %d ms", (int)pid, timeout_ms);
-	cr_assert(WIFEXITED(status), "pid %d ended by signal %d", (int)pid,
-		  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	cr_assert_eq(WEXITSTATUS(status), code, "pid %d exited %d, not %d",
-		     (int)pid, WEXITSTATUS(status), code);
-}
-
-/* Read @fd to EOF (or @timeout_ms) into @buf, NUL-terminated. */
-static size_t h_read_all(int fd, char *buf, size_t len, int timeout_ms)
-{
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-	size_t n = 0;
-
-	while (n + 1 < len) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = h_now_ms();
-		ssize_t r;
-
-		if (now >= end)
-			break;
-		if (poll(&p, 1, (int)(end - now)) <= 0)
-			continue;
-		r = read(fd, buf + n, len - 1 - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	return n;
-}
-
-/* Read the file @name of the temporary directory into @buf. */
-static void h_slurp(const char *name, char *buf, size_t len)
-{
-	char path[256];
-	int fd;
-
-	h_path(path, sizeof(path), name);
-	buf[0] = '\0';
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return;
-	h_read_all(fd, buf, len, 1000);
-	close(fd);
-}
-
-/* Write @len bytes to @path atomically: a temporary, then a rename. */
-static void h_put(const char *path, const char *data, size_t len)
-{
-	char tmp[300];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	cr_assert_geq(fd, 0, "%s: %s", tmp, strerror(errno));
-	cr_assert_eq(write(fd, data, len), (ssize_t)len);
-	close(fd);
-	cr_assert_eq(rename(tmp, path), 0, "rename %s: %s", path,
-		     strerror(errno));
-}
-
-static void h_put_text(const char *path, const char *text)
-{
-	h_put(path, text, strlen(text));
-}
-
-/*
- * Write the configuration of engine @name (period @period) followed by
- * the printf-formatted @fmt into the temporary directory; its path goes
- * into @path.
- */
-__attribute__((format(printf, 5, 6))) static void h_config(char *path,
-							   size_t len,
-							   const char *name,
-							   const char *period,
-							   const char *fmt, ...)
-{
-	char file[64];
-	va_list ap;
-	FILE *f;
-
-	snprintf(file, sizeof(file), "%s.ini", name);
-	h_path(path, len, file);
-	f = fopen(path, "w");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	fprintf(f, "[engine]\nname = %s\nperiod = %s\n\n", name, period);
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	fclose(f);
-}
-
-/* Start ringsided on @cfg (stopping by itself after @duration seconds). */
-static pid_t h_engine(const char *cfg, const char *duration)
-{
-	char bin[256], log[32];
-	char *argv[] = { bin, "-c", (char *)cfg, "--duration", (char *)duration,
-			 NULL };
-
-	h_bin(bin, sizeof(bin), "ringsided");
-	snprintf(log, sizeof(log), "engine-%u.log", h.nlog++);
-	return h_spawn(argv, NULL, log);
-}
-
-/*
- * Start ringside-sim with @nfeeds feeds and wait for its ready lines; the
- * address of feed i goes into addr[i] (feeds are announced in order).
- */
-static pid_t h_sim(const char *const *feeds, unsigned nfeeds, char addr[][128])
-{
-	char bin[256], buf[4096], log[32];
-	char *argv[H_SENSORS_MAX + 4];
-	unsigned i, n = 0, ready = 0;
-	size_t len = 0;
-	uint64_t end;
-	int out;
-	pid_t pid;
-
-	h_bin(bin, sizeof(bin), "ringside-sim");
-	argv[n++] = bin;
-	argv[n++] = "--duration";
-	argv[n++] = "30";
-	for (i = 0; i < nfeeds; i++)
-		argv[n++] = (char *)feeds[i];
-	argv[n] = NULL;
-	snprintf(log, sizeof(log), "sim-%u.log", h.nlog++);
-	pid = h_spawn(argv, &out, log);
-
-	end = h_now_ms() + 5000;
-	while (ready < nfeeds && h_now_ms() < end) {
-		struct pollfd p = { .fd = out, .events = POLLIN };
-		char *nl;
-		ssize_t r;
-
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		r = read(out, buf + len, sizeof(buf) - 1 - len);
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		buf[len] = '\0';
-		while ((nl = strchr(buf, '\n')) != NULL) {
-			char kind[16];
-
-			*nl = '\0';
-			if (sscanf(buf, "ready %15s %127s", kind,
-				   addr[ready]) == 2)
-				ready++;
-			len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, len + 1);
-		}
-	}
-	cr_assert_eq(ready, nfeeds, "ringside-sim: %u of %u feeds ready", ready,
-		     nfeeds);
-	return pid;
-}
-
-/* The port of a sim ready address "HOST:PORT". */
-static unsigned h_addr_port(const char *addr)
-{
-	const char *colon = strrchr(addr, ':');
-
-	cr_assert_not_null(colon, "no port in %s", addr);
-	return (unsigned)atoi(colon + 1);
-}
-
-/* A socket of @type bound to 127.0.0.1:@port (0: any); its port out. */
-static int h_bind(int type, unsigned port, unsigned *bound)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int one = 1;
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-
-	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
-		     "bind 127.0.0.1:%u: %s", port, strerror(errno));
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	if (bound != NULL)
-		*bound = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* A loopback port on which nothing listens (bound, then closed). */
-static unsigned h_closed_port(int type)
-{
-	unsigned port;
-	int fd = h_bind(type, 0, &port);
-
-	close(fd);
-	return port;
-}
-
-/* A TCP listener on 127.0.0.1 (@port 0: any), kept by the harness. */
-static int h_listen(unsigned port, int backlog, unsigned *bound)
-{
-	int fd = h_bind(SOCK_STREAM, port, bound);
-
-	cr_assert_eq(listen(fd, backlog), 0, "listen: %s", strerror(errno));
-	h_keep_fd(fd);
-	return fd;
-}
-
-static void h_mkfifo(char *path, size_t len, const char *name)
-{
-	h_path(path, len, name);
-	cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo %s: %s", path,
-		     strerror(errno));
-}
-
-/* ---- peers: misbehaving servers, in a forked child --------------------- */
-
-enum peer_kind {
-	PEER_VALUE,   /* answers each request line with a value */
-	PEER_HANG,    /* accepts, reads, never answers */
-	PEER_JUNK,    /* answers each request line with junk */
-	PEER_MIDLINE, /* answers half a line, then closes */
-	PEER_SLAM,    /* closes each connection as soon as it is accepted */
-	PEER_UDP,     /* sends a value datagram to port every 10 ms */
-	PEER_ODDSLOW, /* answers request n with n, odd ones 100 ms late */
-	PEER_SPLIT,   /* pushes "99" and closes, then ".5\n" and closes */
-};
-
-struct peer {
-	enum peer_kind kind;
-	int fd;	       /* listener, or the UDP socket */
-	unsigned port; /* PEER_UDP: the destination */
-	double value;
-};
-
-struct peer_client {
-	int fd;
-	const struct peer *p;
-	uint64_t due_ms; /* PEER_ODDSLOW: a reply held back until then */
-	unsigned long held;
-};
-
-static unsigned long peer_requests; /* PEER_ODDSLOW, over all clients */
-static unsigned long peer_accepts;  /* PEER_SPLIT */
-
-static void peer_send_number(int fd, unsigned long n)
-{
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "%lu\n", n);
-
-	send(fd, buf, (size_t)len, MSG_NOSIGNAL);
-}
-
-static void peer_line(struct peer_client *c)
-{
-	char buf[64];
-	int n;
-
-	switch (c->p->kind) {
-	case PEER_VALUE:
-		n = snprintf(buf, sizeof(buf), "%g\n", c->p->value);
-		send(c->fd, buf, (size_t)n, MSG_NOSIGNAL);
-		break;
-	case PEER_JUNK:
-		send(c->fd, "junk!\n", 6, MSG_NOSIGNAL);
-		break;
-	case PEER_MIDLINE:
-		send(c->fd, "12.5", 4, MSG_NOSIGNAL);
-		close(c->fd);
-		c->fd = -1;
-		break;
-	case PEER_ODDSLOW:
-		if (++peer_requests % 2 == 0) {
-			peer_send_number(c->fd, peer_requests);
-		} else {
-			c->held = peer_requests;
-			c->due_ms = h_now_ms() + 100;
-		}
-		break;
-	default:
-		break;
-	}
-}
-
-/* The child's loop; it never returns and never asserts. */
-static void peer_run(const struct peer *peers, unsigned n)
-{
-	struct peer_client cl[64];
-	unsigned i, ncl = 0, polled;
-	uint64_t next_udp = 0;
-
-	for (;;) {
-		struct pollfd pfd[H_SENSORS_MAX + 64];
-		unsigned np = 0;
-		uint64_t now = h_now_ms();
-
-		if (now >= next_udp) {
-			for (i = 0; i < n; i++) {
-				struct sockaddr_in to = {
-					.sin_family = AF_INET,
-					.sin_port =
-						htons((uint16_t)peers[i].port),
-					.sin_addr.s_addr =
-						htonl(INADDR_LOOPBACK),
-				};
-				char buf[64];
-				int len;
-
-				if (peers[i].kind != PEER_UDP)
-					continue;
-				len = snprintf(buf, sizeof(buf), "%g\n",
-					       peers[i].value);
-				sendto(peers[i].fd, buf, (size_t)len, 0,
-				       (struct sockaddr *)&to, sizeof(to));
-			}
-			next_udp = now + 10;
-		}
-		for (i = 0; i < ncl; i++) {
-			if (cl[i].due_ms == 0 || h_now_ms() < cl[i].due_ms)
-				continue;
-			peer_send_number(cl[i].fd, cl[i].held);
-			cl[i].due_ms = 0;
-		}
-		for (i = 0; i < n; i++) {
-			pfd[np].fd =
-				peers[i].kind == PEER_UDP ? -1 : peers[i].fd;
-			pfd[np++].events = POLLIN;
-		}
-		for (i = 0; i < ncl; i++) {
-			pfd[np].fd = cl[i].fd;
-			pfd[np++].events = POLLIN;
-		}
-		if (poll(pfd, np, 10) <= 0)
-			continue;
-		polled = ncl; /* clients accepted below have no pfd yet */
-		for (i = 0; i < n; i++) {
-			int fd;
-
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			fd = accept4(peers[i].fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd < 0)
-				continue;
-			if (peers[i].kind == PEER_SPLIT) {
-				if (++peer_accepts % 2 == 1)
-					send(fd, "99", 2, MSG_NOSIGNAL);
-				else
-					send(fd, ".5\n", 3, MSG_NOSIGNAL);
-			}
-			if (peers[i].kind == PEER_SLAM ||
-			    peers[i].kind == PEER_SPLIT || ncl == 64) {
-				close(fd);
-				continue;
-			}
-			memset(&cl[ncl], 0, sizeof(cl[ncl]));
-			cl[ncl].fd = fd;
-			cl[ncl++].p = &peers[i];
-		}
-		for (i = 0; i < polled; i++) {
-			char buf[4096];
-			ssize_t r;
-			char *p;
-
-			if (!(pfd[n + i].revents &
-			      (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			r = read(cl[i].fd, buf, sizeof(buf));
-			if (r <= 0) {
-				close(cl[i].fd);
-				cl[i].fd = -1;
-				continue;
-			}
-			for (p = buf;
-			     cl[i].fd >= 0 &&
-			     (p = memchr(p, '\n', (size_t)(buf + r - p))) !=
-				     NULL;
-			     p++)
-				peer_line(&cl[i]);
-		}
-		/* Drop the closed ones; pfd is rebuilt next time round. */
-		for (i = 0; i < ncl;) {
-			if (cl[i].fd < 0)
-				cl[i] = cl[--ncl];
-			else
-				i++;
-		}
-	}
-}
-
-/* Fork the peers' child; the listeners stay open in this process too. */
-static void h_peers(const struct peer *peers, unsigned n)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(0);
-		peer_run(peers, n);
-		_exit(0);
-	}
-	h_keep_child(pid);
-}
-
-/* ---- reading batches --------------------------------------------------- */
-
-/* A reader following one engine, checking every batch it takes. */
-struct h_feed {
-	struct ringside_reader r;
-	bool attached;
-	pid_t engine;
-	uint32_t n;	  /* sensors configured */
-	uint64_t seq;	  /* of the last batch taken */
-	uint64_t tick_ns; /* its tick, CLOCK_MONOTONIC */
-	uint64_t batches; /* taken */
-	struct ringside_batch b;
-	struct ringside_reading v[H_SENSORS_MAX];
-};
-
-static struct h_feed *h_current; /* the test's reader, for h_done() */
-
-/* Attach to segment @name of engine @pid, which has @n sensors. */
-static void h_attach(struct h_feed *f, const char *name, pid_t pid, uint32_t n)
-{
-	uint64_t end = h_now_ms() + H_ATTACH_MS;
-	struct ringside_params p;
-	int ret;
-
-	memset(f, 0, sizeof(*f));
-	f->engine = pid;
-	f->n = n;
-	for (;;) {
-		ret = ringside_reader_attach(&f->r, name, 0);
-		if (ret == 0 && (pid == 0 || ringside_reader_pid(&f->r) == pid))
-			break;
-		if (ret == 0)
-			ringside_reader_detach(&f->r); /* an older one */
-		cr_assert(ret == 0 || ret == -ENOENT, "attach %s: %s", name,
-			  ringside_strerror(ret));
-		if (pid != 0 && waitpid(pid, NULL, WNOHANG) == pid) {
-			h_forget_child(pid);
-			cr_assert_fail("engine %s exited before its segment "
-				       "appeared",
-				       name);
-		}
-		cr_assert_lt(h_now_ms(), end, "no segment %s after %d ms", name,
-			     H_ATTACH_MS);
-		h_sleep_ms(10);
-	}
-	f->attached = true;
-	h_current = f;
-	cr_assert_eq(ringside_reader_params(&f->r, &p), 0);
-	cr_assert_eq(p.nsensors, n, "segment has %u sensors, not %u",
-		     p.nsensors, n);
-}
-
-/*
- * What a reading says, as one word: "ok", "open", "pending", or the
- * errno name of a failure ("ETIMEDOUT").
- */
-static const char *h_what(const struct ringside_reading *v)
-{
-	if (v->status == RINGSIDE_FAILED)
-		return ringside_errno_name(v->error);
-	return ringside_status_name(v->status);
-}
-
-static bool h_is(const struct ringside_reading *v, const char *what)
-{
-	return strcmp(h_what(v), what) == 0;
-}
-
-static bool h_late(const struct ringside_reading *v)
-{
-	return (v->flags & RINGSIDE_READING_LATE) != 0;
-}
-
-/* The check made on every batch taken: the contract of SPEC.md. */
-static void h_check_batch(struct h_feed *f)
-{
-	const struct ringside_batch *b = &f->b;
-	uint32_t i, ok = 0;
-
-	cr_assert_eq(b->lost, 0, "batch %llu: %llu lost",
-		     (unsigned long long)b->seq, (unsigned long long)b->lost);
-	cr_assert_eq(b->seq, f->seq + 1, "batch %llu after %llu: a gap",
-		     (unsigned long long)b->seq, (unsigned long long)f->seq);
-	cr_assert_eq(b->total, f->n, "batch %llu holds %u sensors, not %u",
-		     (unsigned long long)b->seq, b->total, f->n);
-	cr_assert_eq(b->nreadings, f->n);
-	cr_assert_gt(b->tick_mono_ns, f->tick_ns,
-		     "batch %llu: its tick is not after the previous one's",
-		     (unsigned long long)b->seq);
-	cr_assert_geq(b->published_mono_ns, b->tick_mono_ns,
-		      "batch %llu published before its tick",
-		      (unsigned long long)b->seq);
-	for (i = 0; i < f->n; i++) {
-		const struct ringside_reading *v = &f->v[i];
-
-		cr_assert_leq(v->status, RINGSIDE_PENDING, "bad status %u",
-			      v->status);
-		if (v->status == RINGSIDE_OK) {
-			ok++;
-			cr_assert_eq(v->error, 0);
-			cr_assert_geq(v->attempts, 1);
-		} else if (v->status == RINGSIDE_FAILED) {
-			cr_assert_neq(v->error, 0, "failed without an errno");
-			cr_assert_geq(v->attempts, 1);
-		}
-	}
-	if (h.trace != NULL) {
-		fprintf(h.trace, "batch %llu:", (unsigned long long)b->seq);
-		for (i = 0; i < f->n; i++)
-			fprintf(h.trace, " %s%s%s%.6g", h_what(&f->v[i]),
-				h_late(&f->v[i]) ? "(late)" : "",
-				f->v[i].status == RINGSIDE_OK ? "=" : "",
-				f->v[i].status == RINGSIDE_OK ? f->v[i].value
-							      : 0.0);
-		fputc('\n', h.trace);
-		fflush(h.trace);
-	}
-	cr_assert_eq(b->available, ok, "available %u, but %u ok", b->available,
-		     ok);
-	cr_assert_eq(!!(b->flags & RINGSIDE_BATCH_DEGRADED), ok < f->n,
-		     "degraded flag wrong in batch %llu",
-		     (unsigned long long)b->seq);
-	f->seq = b->seq;
-	f->tick_ns = b->tick_mono_ns;
-	f->batches++;
-}
-
-/*
- * Take the next batch, waiting up to @timeout_ms.  Returns 1 with a
- * (checked) batch in f->b and f->v, 0 on timeout, or RINGSIDE_CLOSED /
- * RINGSIDE_DEAD when the engine is gone and every batch was taken.
- */
-static int h_try_next(struct h_feed *f, int timeout_ms)
-{
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-
-	for (;;) {
-		uint64_t now;
-		int ev;
-
-		if (ringside_reader_next(&f->r, &f->b, f->v, H_SENSORS_MAX) >
-		    0) {
-			h_check_batch(f);
-			return 1;
-		}
-		now = h_now_ms();
-		if (now >= end)
-			return 0;
-		ev = ringside_reader_wait(
-			&f->r, (int)(end - now < 100 ? end - now : 100));
-		if (ev == RINGSIDE_CLOSED || ev == RINGSIDE_DEAD ||
-		    ev == RINGSIDE_REPLACED) {
-			if (ringside_reader_next(&f->r, &f->b, f->v,
-						 H_SENSORS_MAX) > 0) {
-				h_check_batch(f);
-				return 1;
-			}
-			return ev;
-		}
-	}
-}
-
-/* Take the next batch; one must come. */
-static void h_next(struct h_feed *f)
-{
-	int ret = h_try_next(f, H_BATCH_MS);
-
-	cr_assert_eq(ret, 1, "no batch after seq %llu (%s)",
-		     (unsigned long long)f->seq,
-		     ret == 0		      ? "timeout"
-		     : ret == RINGSIDE_CLOSED ? "closed"
-		     : ret == RINGSIDE_DEAD   ? "engine died"
-					      : "replaced");
-}
-
-static void h_expect_value(const struct h_feed *f, uint32_t i, double value)
-{
-	const struct ringside_reading *v = &f->v[i];
-
-	cr_assert(h_is(v, "ok"), "batch %llu sensor %u: %s, not a value",
-		  (unsigned long long)f->b.seq, i, h_what(v));
-	cr_assert_float_eq(v->value, value, 1e-9,
-			   "batch %llu sensor %u: %g, not %g",
-			   (unsigned long long)f->b.seq, i, v->value, value);
-}
-
-/*
- * The counters, consistent.  The engine updates them just after it
- * publishes a batch, so they are at least as new as the batch before the
- * last one taken, and maybe not yet as new as the last.
- */
-static void h_stats(struct h_feed *f, struct ringside_engine_stats *e,
-		    struct ringside_sensor_stats *s)
-{
-	int i, ret = -EAGAIN;
-
-	for (i = 0; i < 100 && ret == -EAGAIN; i++)
-		ret = ringside_reader_stats(&f->r, e, s, f->n);
-	cr_assert_eq(ret, 0, "stats: %s", ringside_strerror(ret));
-}
-
-/*
- * Detach the test's reader; called at the end of each test that attaches.
- * A test ended by an assertion leaves its mapping to the exit of its
- * process (the reader lives in that test's stack frame, gone by .fini).
- */
-static void h_done(void)
-{
-	if (h_current != NULL && h_current->attached)
-		ringside_reader_detach(&h_current->r);
-	h_current = NULL;
-}
-
-static unsigned h_fd_count(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	unsigned n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	cr_assert_not_null(d, "%s: %s", path, strerror(errno));
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 /* ---- the command line -------------------------------------------------- */
 
@@ -1193,10 +222,10 @@ Test(engine, batches_are_gapless_and_hold_every_sensor_in_order)
 	h_config(cfg, sizeof(cfg), name, "50ms",
 		 "[defaults]\nretry_attempts = 2\nretry_base = 5ms\n"
 		 "retry_max = 5ms\ntimeout = 20ms\n\n"
-		 "[sensor temp]\nsource = file:%s\nunit = C\n" FILE_KEYS
+		 "[sensor temp]\nsource = file:%s\nunit = C\n" H_FILE_KEYS
 		 "[sensor load]\nsource = file:/proc/loadavg\n"
-		 "field = 0\n" FILE_KEYS
-		 "[sensor uptime]\nsource = file:/proc/uptime\n" FILE_KEYS
+		 "field = 0\n" H_FILE_KEYS
+		 "[sensor uptime]\nsource = file:/proc/uptime\n" H_FILE_KEYS
 		 "[sensor fifo]\nsource = stream:%s\n\n"
 		 "[sensor pty]\nsource = stream:%s\nserial = 9600 8N1\n\n"
 		 "[sensor unix]\nsource = unix:%s\n\n"
@@ -1502,6 +531,106 @@ Test(engine, replaced_or_removed_file_is_seen_at_the_next_tick)
 	h_done();
 }
 
+/*
+ * A file read that blocks in the kernel for 3 s (a stuck sysfs driver,
+ * played by tests/tool_fuse) holds its own sensor and nothing else: every
+ * batch is published, gapless and on time, with the healthy files beside
+ * it read in each one; the slow sensor times out, three times, and its
+ * breaker opens.  A read still inside the kernel is never started again
+ * and an open breaker starts none, so the blocked reads do not pile up.
+ * The healthy files get a timeout far longer than a read: what is tested
+ * is that the blocked read holds none of them back (the worker pool grows
+ * past it), not how fast a loaded machine reads tmpfs.
+ */
+Test(engine, file_read_blocked_3_s_in_the_kernel_delays_no_batch)
+{
+	enum { TEMP, SLOW, LOAD, TEMP2, N };
+	char name[40], cfg[1024], temp[256], temp2[256], mnt[200], slow[256];
+	char stats[256], text[128];
+	unsigned long long fast, reads, hang;
+	unsigned timedout = 0, opened = 0, other = 0, hung;
+	struct ringside_sensor_stats st[N];
+	struct ringside_engine_stats es;
+	struct h_feed f;
+	pid_t pid;
+	int fd;
+
+	h_fuse(mnt, sizeof(mnt), 3000);
+	snprintf(slow, sizeof(slow), "%s/slow", mnt);
+	snprintf(stats, sizeof(stats), "%s/stats", mnt);
+	h_name(name, sizeof(name), "B");
+	h_path(temp, sizeof(temp), "temp");
+	h_path(temp2, sizeof(temp2), "temp2");
+	h_put_text(temp, "21.5\n");
+	h_put_text(temp2, "7\n");
+	h_config(cfg, sizeof(cfg), name, "200ms",
+		 "[defaults]\ntimeout = 150ms\nretry_attempts = 1\n\n"
+		 "[sensor temp]\nsource = file:%s\n\n"
+		 "[sensor slow]\nsource = file:%s\ntimeout = 50ms\n"
+		 "breaker_failures = 3\nbreaker_window = 5s\n"
+		 "breaker_reset = 1s\n\n"
+		 "[sensor load]\nsource = file:/proc/loadavg\n\n"
+		 "[sensor temp2]\nsource = file:%s\n",
+		 temp, slow, temp2);
+	pid = h_engine(cfg, "20");
+	h_attach(&f, name, pid, N);
+
+	/* 5 s: past the end of the first read, at 3 s. */
+	while (f.batches < 25) {
+		const struct ringside_reading *v = &f.v[SLOW];
+
+		h_next(&f);
+		h_expect_value(&f, TEMP, 21.5);
+		h_expect_value(&f, TEMP2, 7);
+		cr_assert(h_is(&f.v[LOAD], "ok"), "load: %s",
+			  h_what(&f.v[LOAD]));
+		cr_assert(!h_late(&f.v[TEMP]) && !h_late(&f.v[TEMP2]) &&
+				  !h_late(&f.v[LOAD]),
+			  "batch %llu: a healthy file late",
+			  (unsigned long long)f.b.seq);
+		if (h_is(v, "ETIMEDOUT")) {
+			timedout++;
+		} else if (h_is(v, "open")) {
+			cr_assert_geq(timedout, 3, "open after %u timeouts",
+				      timedout);
+			opened++;
+		} else {
+			/* Pending, or the 3 s read's own answer, taken by an
+			 * attempt that joined it. */
+			cr_assert(h_is(v, "pending") || h_is(v, "ok"),
+				  "batch %llu: slow: %s",
+				  (unsigned long long)f.b.seq, h_what(v));
+			if (h_is(v, "ok"))
+				h_expect_value(&f, SLOW, 43);
+			other++;
+		}
+		if (f.batches <= 3)
+			cr_assert(h_is(v, "ETIMEDOUT"), "batch %llu: slow: %s",
+				  (unsigned long long)f.b.seq, h_what(v));
+	}
+	h_next(&f); /* the counters now cover the batches above */
+	h_stats(&f, &es, st);
+	cr_assert_eq(es.counter[RINGSIDE_EC_LATE], 0, "%llu late batches",
+		     (unsigned long long)es.counter[RINGSIDE_EC_LATE]);
+	cr_assert_geq(st[SLOW].counter[RINGSIDE_SC_OPENS], 1);
+	cr_assert_geq(timedout, 3);
+	cr_assert_geq(opened, 10, "slow open in %u of 25 batches", opened);
+
+	fd = open(stats, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", stats, strerror(errno));
+	h_read_all(fd, text, sizeof(text), 1000);
+	close(fd);
+	cr_assert_eq(sscanf(text, "fast %llu slow %llu hang %llu hung %u",
+			    &fast, &reads, &hang, &hung),
+		     4, "stats: %s", text);
+	cr_log_info("slow sensor: %u timeouts, %u open, %u other in 25 "
+		    "batches; %llu reads reached the file system",
+		    timedout, opened, other, reads);
+	/* One read blocked from the start, maybe one more since it ended. */
+	cr_assert(reads >= 1 && reads <= 3, "%llu reads of slow", reads);
+	h_done();
+}
+
 /* ---- streams ----------------------------------------------------------- */
 
 /*
@@ -1790,7 +919,7 @@ Test(engine, silent_sources_give_etimedout)
 		"[sensor fifo]\nsource = stream:%s\n\n"
 		"[sensor hang]\nsource = tcp:127.0.0.1:%u\nrequest = get\\n\n\n"
 		"[sensor quiet]\nsource = tcp:127.0.0.1:%u\n\n"
-		"[sensor load]\nsource = file:/proc/loadavg\n" FILE_KEYS,
+		"[sensor load]\nsource = file:/proc/loadavg\n" H_FILE_KEYS,
 		fifo, port[0], port[1]);
 	pid = h_engine(cfg, "20");
 	h_attach(&f, name, pid, N);
@@ -1891,8 +1020,8 @@ Test(engine, hung_and_broken_peers_never_stop_batches)
 		 "retry_max = 5ms\nretry_jitter = none\ntimeout = 15ms\n"
 		 "breaker_failures = 1000\nbreaker_window = 1s\n"
 		 "request = get\\n\n\n"
-		 "[sensor temp]\nsource = file:%s\n" FILE_KEYS
-		 "[sensor load]\nsource = file:/proc/loadavg\n" FILE_KEYS
+		 "[sensor temp]\nsource = file:%s\n" H_FILE_KEYS
+		 "[sensor load]\nsource = file:/proc/loadavg\n" H_FILE_KEYS
 		 "[sensor hang]\nsource = tcp:127.0.0.1:%u\n\n"
 		 "[sensor backlog]\nsource = tcp:127.0.0.1:%u\n\n"
 		 "[sensor junk]\nsource = tcp:127.0.0.1:%u\n\n"
