@@ -187,6 +187,7 @@ struct sim_feed {
 	bool warned;	  /* a runtime error has been reported once */
 	struct sim_io io; /* FIFO, pty master, listener or UDP socket */
 	int slave;	  /* pty: our own hold on the slave */
+	int hold;	  /* tcp while down: the port, bound, not listening */
 	char *tmp;	  /* file: the temporary that is renamed over it */
 	char *ready;	  /* ADDRESS of the ready line */
 	struct sockaddr_storage addr; /* tcp, unix: where to listen again */
@@ -804,9 +805,12 @@ static int sim_listen(struct sim *s, struct sim_feed *f, const char **what)
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (f->kind == SIM_TCP)
+	if (f->kind == SIM_TCP) {
+		/* SO_REUSEPORT too: while down, the port stays ours through a
+		 * socket bound beside this one (see sim_set_down). */
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	else if (f->created)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	} else if (f->created)
 		unlink(f->address);
 	*what = "bind";
 	if (bind(fd, (struct sockaddr *)&f->addr, f->addrlen) < 0)
@@ -1035,6 +1039,25 @@ static uint64_t sim_next_change(const struct sim_feed *f, uint64_t rel)
 }
 
 /* Make f unreachable, or reachable again, in the way its kind allows. */
+/* Bind a second, never listening socket to a TCP feed's port. */
+static void sim_hold_port(struct sim_feed *f)
+{
+	int fd, one = 1;
+
+	if (f->hold >= 0)
+		return;
+	fd = socket(f->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&f->addr, f->addrlen) < 0) {
+		close(fd);
+		return; /* then the port is merely free while down */
+	}
+	f->hold = fd;
+}
+
 static void sim_set_down(struct sim *s, struct sim_feed *f, bool down)
 {
 	struct sim_client *c;
@@ -1073,11 +1096,20 @@ static void sim_set_down(struct sim *s, struct sim_feed *f, bool down)
 		if (down) {
 			while ((c = f->clients))
 				sim_client_close(s, c);
+			/* TCP: keep the port bound but not listening, so that
+			 * connections are refused and no other process can
+			 * take the port before we come back. */
+			if (f->kind == SIM_TCP)
+				sim_hold_port(f);
 			/* Closed, not removed: connecting to the Unix socket
 			 * left behind is refused, like TCP. */
 			sim_io_close(&f->io);
 		} else {
 			err = sim_listen(s, f, &what);
+			if (!err && f->hold >= 0) {
+				close(f->hold);
+				f->hold = -1;
+			}
 		}
 		break;
 	}
@@ -1428,6 +1460,8 @@ static void sim_feed_exit(struct sim *s, struct sim_feed *f)
 	while (f->clients)
 		sim_client_close(s, f->clients);
 	sim_io_close(&f->io);
+	if (f->hold >= 0)
+		close(f->hold);
 	if (f->slave >= 0)
 		close(f->slave);
 	if (f->tmp)
@@ -1658,6 +1692,7 @@ static const char *sim_parse_feed(struct sim_feed *f, const char *arg)
 	strcpy(f->format, "%.3f");
 	f->io.fd = -1;
 	f->slave = -1;
+	f->hold = -1;
 
 	if (!colon)
 		return "wants KIND:ADDRESS (fifo, pty, file, tcp, unix, udp)";
