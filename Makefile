@@ -184,7 +184,7 @@ $(O)/tests/tool_%: tests/tool_%.c $(LIB_A) | $(O)/tests
 # none is.
 DEB_PACKAGES := gcc make pkg-config liburing-dev libcriterion-dev \
 	libinih-dev libncurses-dev libmicrohttpd-dev libfuse3-dev fuse3 \
-	clang-format python3 tmux
+	clang-format python3 tmux gnuplot-nox
 # promtool checks the exporter's output; its package recommends much that
 # the tests do not need.
 DEB_PACKAGES_NORECOMMENDS := prometheus
@@ -222,8 +222,15 @@ check-stress: all
 demo: deps all
 	$(Q)$(O)/bin/ringsided --demo
 
-bench: all
-	$(Q)$(O)/bin/ringside-ringbench
+# ringside-bench (bench/bench.c, docs/bench.md): --quick is the small
+# matrix, under 10 minutes on 2 cores; --full every kind and size.
+# Results in bench/results/ (latest.json, latest.md, cpu.svg, lateness.svg).
+BENCH_ENV = RINGSIDE_BIN=$(abspath $(O)/bin) RINGSIDE_SRC=$(CURDIR)
+bench: deps all
+	$(Q)$(BENCH_ENV) $(O)/bin/ringside-bench --quick --out bench/results
+
+bench-full: deps all
+	$(Q)$(BENCH_ENV) $(O)/bin/ringside-bench --full --out bench/results
 
 FORMATTED := $(wildcard */*.c */*.h */*/*.c */*/*.h)
 format-check:
@@ -254,7 +261,7 @@ clean:
 # intermediates (which rebuilt them every time and printed after the tests).
 .SECONDARY:
 
-.PHONY: all deps check check-stress demo bench format format-check install \
-	clean
+.PHONY: all deps check check-stress demo bench bench-full format \
+	format-check install clean
 
 -include $(wildcard $(OBJ)/*/*.d $(OBJ)/*/*/*.d $(OBJ)/pic/*/*.d)
