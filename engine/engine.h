@@ -220,6 +220,10 @@ int engine_files_init(struct engine_files *f, struct engine_sensor *sensors,
 /* Returns true if @f was freed-ready, false if a worker is stuck in a read
  * and still uses @f and its sensors (then they must outlive the process). */
 bool engine_files_exit(struct engine_files *f);
+/* Before the first tick: open an inline file, so that the first tick
+ * costs what every other does (a missing file is left to its attempt). */
+void engine_files_prepare(struct engine_files *f, uint32_t sensor,
+			  uint64_t now);
 /* At each tick, before any read: reopen files renamed or removed. */
 void engine_files_begin_tick(struct engine_files *f);
 /*

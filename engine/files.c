@@ -52,6 +52,35 @@ struct worker_arg {
 	uint32_t id;
 };
 
+/* Open @path for reading into job @j; returns 0 or -errno. */
+static int open_file(struct engine_file_job *j, const char *path, uint64_t now)
+{
+	struct stat st;
+
+	/* No atime update per read where we may say so (we own the file):
+	 * it is a third of the kernel's work on tmpfs. */
+	j->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOATIME);
+	if (j->fd < 0 && errno == EPERM)
+		j->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (j->fd < 0)
+		return -errno;
+	if (fstat(j->fd, &st) == 0) {
+		j->dev = st.st_dev;
+		j->ino = st.st_ino;
+	}
+	j->checked_ns = now;
+	return 0;
+}
+
+void engine_files_prepare(struct engine_files *f, uint32_t sensor, uint64_t now)
+{
+	struct engine_sensor *s = &f->sensors[sensor];
+
+	/* Only the inline lane: a worker-lane open might block. */
+	if (s->job.inline_lane && s->job.fd < 0)
+		open_file(&s->job, s->cfg->source.path, now);
+}
+
 /* Read the whole file at offset 0 and parse it; returns 0 or -errno. */
 static int read_file(struct engine_sensor *s, char *buf, uint64_t now,
 		     double *value)
@@ -78,18 +107,10 @@ static int read_file(struct engine_sensor *s, char *buf, uint64_t now,
 		}
 	}
 	if (j->fd < 0) {
-		/* No atime update per read where we may say so (we own the
-		 * file): it is a third of the kernel's work on tmpfs. */
-		j->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOATIME);
-		if (j->fd < 0 && errno == EPERM)
-			j->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (j->fd < 0)
-			return -errno;
-		if (fstat(j->fd, &st) == 0) {
-			j->dev = st.st_dev;
-			j->ino = st.st_ino;
-		}
-		j->checked_ns = now;
+		int ret = open_file(j, path, now);
+
+		if (ret < 0)
+			return ret;
 	}
 	n = pread(j->fd, buf, FILE_BUF + 1, 0);
 	if (n < 0) {

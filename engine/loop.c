@@ -1408,6 +1408,25 @@ static int signals_init(struct engine *e)
 	return e->signal_fd < 0 ? -errno : 0;
 }
 
+/*
+ * Open what can be opened before the first tick: inline files, streams
+ * and push sockets (their connect goes out now).  A source that fails
+ * here is simply tried again by its first attempt.
+ */
+static void prepare_sources(struct engine *e, uint64_t now)
+{
+	uint32_t i;
+
+	for (i = 0; i < e->nsensors; i++) {
+		struct engine_sensor *s = &e->sensors[i];
+
+		if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_FILE)
+			engine_files_prepare(e->files, i, now);
+		else if (is_push(s) && !is_stream_socket(s))
+			ensure_open(e, s, now);
+	}
+}
+
 /* Files first, then ring I/O: what the old sensors have in flight ends. */
 static void dataplane_stop(struct engine *e)
 {
@@ -1592,6 +1611,7 @@ static int reload(struct engine *e, uint64_t now)
 	engine_log(ENGINE_LOG_INFO, "reload: %u sensors, %s", e->nsensors,
 		   same_segment(old->cfg, nc) ? "same segment"
 					      : "new segment (new epoch)");
+	prepare_sources(e, now);
 	e->base_ns = now;
 	start_tick(e, 0, now);
 	return 0;
@@ -1641,6 +1661,8 @@ int engine_run(struct engine *e)
 		   e->seg.path);
 	submit_signal_read(e);
 
+	now = engine_now_ns();
+	prepare_sources(e, now);
 	now = engine_now_ns();
 	e->base_ns = now;
 	e->stats.counter[RINGSIDE_EC_STARTED_US] = wall_us();
