@@ -184,7 +184,7 @@ $(O)/tests/tool_%: tests/tool_%.c $(LIB_A) | $(O)/tests
 # none is.
 DEB_PACKAGES := gcc make pkg-config liburing-dev libcriterion-dev \
 	libinih-dev libncurses-dev libmicrohttpd-dev libfuse3-dev fuse3 \
-	clang-format python3 tmux gnuplot-nox
+	clang-format python3 tmux gnuplot-nox clang libclang-rt-14-dev
 # promtool checks the exporter's output; its package recommends much that
 # the tests do not need.
 DEB_PACKAGES_NORECOMMENDS := prometheus
@@ -232,6 +232,47 @@ bench: deps all
 bench-full: deps all
 	$(Q)$(BENCH_ENV) $(O)/bin/ringside-bench --full --out bench/results
 
+# Fuzzing (libFuzzer): each tests/fuzz/fuzz_NAME.c is $(O)/fuzz/NAME, built
+# by clang together with the sources it covers, so that they are
+# instrumented.  `make fuzz` runs every target for FUZZ_SECONDS on its
+# seeds, tests/fuzz/corpus/NAME, which it only reads: new inputs go to
+# $(O)/fuzz/corpus/NAME, a crash to $(O)/fuzz/NAME-crash-*, the log to
+# $(O)/fuzz/NAME.log.  `make fuzz-NAME` runs one.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_RUN_FLAGS := -max_len=16384 -timeout=10 -print_final_stats=1
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_DEPS := $(wildcard tests/fuzz/*.h engine/*.[ch] shm/*.[ch])
+FUZZ_SRCS_config := engine/config.c engine/value.c
+FUZZ_SRCS_value := engine/value.c
+FUZZ_SRCS_frame := engine/frame.c
+FUZZ_SRCS_reader := $(LIB_SRCS)
+FUZZ_SRCS_reader_fd := $(LIB_SRCS)
+FUZZ_LIBS_config := -linih
+FUZZ_SEEDS_reader_fd := reader
+
+$(O)/fuzz:
+	$(Q)mkdir -p $@
+
+$(O)/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) | $(O)/fuzz
+	$(call msg,FUZZCC,$@)
+	$(Q)$(FUZZ_CC) -std=c11 $(WARN) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ $< \
+		$(FUZZ_SRCS_$*) $(FUZZ_LIBS_$*) $(LDLIBS_COMMON)
+
+fuzz: $(FUZZ_NAMES:%=fuzz-%)
+
+fuzz-%: $(O)/fuzz/%
+	$(call msg,FUZZ,$*)
+	$(Q)mkdir -p $(O)/fuzz/corpus/$*
+	$(Q)$< $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=$(O)/fuzz/$*- $(O)/fuzz/corpus/$* \
+		tests/fuzz/corpus/$(or $(FUZZ_SEEDS_$*),$*) \
+		>$(O)/fuzz/$*.log 2>&1 || \
+		{ tail -n 40 $(O)/fuzz/$*.log; exit 1; }
+	$(Q)grep -h 'DONE' $(O)/fuzz/$*.log | sed 's/^/  FUZZ    $* /'
+
 FORMATTED := $(wildcard */*.c */*.h */*/*.c */*/*.h)
 format-check:
 	$(Q)clang-format --dry-run --Werror $(FORMATTED)
@@ -261,7 +302,7 @@ clean:
 # intermediates (which rebuilt them every time and printed after the tests).
 .SECONDARY:
 
-.PHONY: all deps check check-stress demo bench bench-full format \
+.PHONY: all deps check check-stress demo bench bench-full fuzz format \
 	format-check install clean
 
 -include $(wildcard $(OBJ)/*/*.d $(OBJ)/*/*/*.d $(OBJ)/pic/*/*.d)

@@ -34,6 +34,22 @@ static const struct seg_header *header(const struct ringside_reader *r)
 	return r->base;
 }
 
+/*
+ * The newest published sequence number.  The acquire pairs with the
+ * writer's release store of head: the slot it names was written before.
+ * head is the writer's word, so it is not validated with the header: a
+ * writer never gets near 2^64 batches, but a corrupt head of UINT64_MAX
+ * would let the next sequence number to read, head + 1, wrap to 0 and
+ * ringside_reader_next() go round for ever.  It reads as UINT64_MAX - 1,
+ * which keeps r->next at most UINT64_MAX.
+ */
+static uint64_t load_head(const struct seg_header *h)
+{
+	uint64_t head = seg_load_acquire(&h->head);
+
+	return head == UINT64_MAX ? UINT64_MAX - 1 : head;
+}
+
 static uint64_t oldest_held(const struct ringside_reader *r, uint64_t head)
 {
 	return head >= r->ring ? head - r->ring + 1 : 1;
@@ -56,7 +72,7 @@ static void adopt(struct ringside_reader *r, const struct seg_header *h,
 	r->epoch_us = h->epoch_us;
 	memcpy(r->name, h->name, sizeof(r->name) - 1);
 	r->name[sizeof(r->name) - 1] = '\0';
-	head = seg_load_acquire(&header(r)->head);
+	head = load_head(header(r));
 	r->next = (flags & RINGSIDE_FROM_NOW) ? head + 1 : oldest_held(r, head);
 }
 
@@ -268,7 +284,7 @@ int ringside_reader_next(struct ringside_reader *r, struct ringside_batch *b,
 
 	if (r->base == NULL)
 		return -EINVAL;
-	head = seg_load_acquire(&h->head);
+	head = load_head(h);
 	for (;;) {
 		if (r->next > head)
 			return 0; /* r->lost waits for the next batch */
@@ -290,13 +306,13 @@ int ringside_reader_next(struct ringside_reader *r, struct ringside_batch *b,
 		 */
 		r->lost++;
 		r->next++;
-		head = seg_load_acquire(&h->head);
+		head = load_head(h);
 	}
 }
 
 uint64_t ringside_reader_head(const struct ringside_reader *r)
 {
-	return seg_load_acquire(&header(r)->head);
+	return load_head(header(r));
 }
 
 int ringside_reader_state(struct ringside_reader *r)
@@ -307,13 +323,13 @@ int ringside_reader_state(struct ringside_reader *r)
 
 	if (r->base == NULL)
 		return -EINVAL;
-	if (seg_load_acquire(&h->head) >= r->next)
+	if (load_head(h) >= r->next)
 		return RINGSIDE_READY;
 	/* The writer stores state with release after its last batch: load
 	 * it with acquire, then look at head again before saying "drained". */
 	state = seg_load_acquire(&h->state);
 	if (state == SEG_CLOSED || state == SEG_REPLACED) {
-		if (seg_load_acquire(&h->head) >= r->next)
+		if (load_head(h) >= r->next)
 			return RINGSIDE_READY;
 		return state == SEG_CLOSED ? RINGSIDE_CLOSED
 					   : RINGSIDE_REPLACED;
@@ -323,7 +339,7 @@ int ringside_reader_state(struct ringside_reader *r)
 	if (alive < 0)
 		return alive;
 	if (alive == 0) {
-		if (seg_load_acquire(&h->head) >= r->next)
+		if (load_head(h) >= r->next)
 			return RINGSIDE_READY;
 		return RINGSIDE_DEAD;
 	}
