@@ -98,28 +98,59 @@ void h_sleep_ms(unsigned ms);
 
 /* @name inside the test's temporary directory (on tmpfs). */
 void h_path(char *buf, size_t len, const char *name);
-/* The program @prog, from $RINGSIDE_BIN or build/bin. */
+/*
+ * The program @prog, from $RINGSIDE_BIN or build/bin, as an absolute path
+ * (a child may run elsewhere, such as a shell in a tmux pane).
+ */
 void h_bin(char *buf, size_t len, const char *prog);
-/* The test tool @prog, from $RINGSIDE_TESTS or build/tests. */
+/* The test tool @prog, from $RINGSIDE_TESTS or build/tests, likewise. */
 void h_tool(char *buf, size_t len, const char *prog);
 /* A segment name unique to this test process: te<pid><tag>. */
 void h_name(char *buf, size_t len, const char *tag);
+/* The path of segment @name: /dev/shm/ringside.<name>. */
+void h_segment_path(char *buf, size_t len, const char *name);
 
 /* Write @len bytes to @path atomically: a temporary, then a rename. */
-void h_put(const char *path, const char *data, size_t len);
+void h_put(const char *path, const void *data, size_t len);
 void h_put_text(const char *path, const char *text);
 /* Read the file @name of the temporary directory into @buf. */
 void h_slurp(const char *name, char *buf, size_t len);
 /* Make the FIFO @name in the temporary directory; its path into @path. */
 void h_mkfifo(char *path, size_t len, const char *name);
 
+/*
+ * Skip the test, saying why (printf-formatted).  Criterion ends a skipped
+ * test's process without running the suite's .fini, so the harness takes
+ * down what the test holds first.
+ */
+__attribute__((noreturn, format(printf, 1, 2))) void h_skip(const char *fmt,
+							    ...);
+
 /* ---- children ---------------------------------------------------------- */
 
 /*
- * Start @argv (argv[0] a path, or a name looked up in PATH).  stdin is
- * /dev/null; stdout goes to a pipe whose read end lands in *@out when @out
- * is not NULL (kept by the harness), else to /dev/null; stderr goes to
- * the file @log in the temporary directory when not NULL.  Returns the pid.
+ * Where a child's standard streams go.  Files are named in the temporary
+ * directory and written from their start; a file named for both stdout and
+ * stderr gets both.  Read ends of pipes are kept by the harness (h_close()
+ * closes one early).  What is left unset is /dev/null.
+ */
+struct h_stdio {
+	const char *in;	      /* stdin: this file */
+	int *out;	      /* stdout: a pipe, its read end into *out */
+	const char *out_file; /* else stdout into this file */
+	int *err;	      /* stderr: a pipe, its read end into *err */
+	const char *err_file; /* else stderr into this file */
+};
+
+/*
+ * Start @argv (argv[0] a path, or a name looked up in PATH) with its
+ * streams as @io says, default signal handling and no other descriptor
+ * of the test.  Returns the pid.
+ */
+pid_t h_spawn_io(char *const argv[], const struct h_stdio *io);
+/*
+ * The same with stdout to a pipe whose read end lands in *@out when @out
+ * is not NULL, and stderr into the file @log when @log is not NULL.
  */
 pid_t h_spawn(char *const argv[], int *out, const char *log);
 /*
@@ -127,6 +158,8 @@ pid_t h_spawn(char *const argv[], int *out, const char *log);
  * in *@status, or -ETIMEDOUT.
  */
 int h_wait(pid_t pid, int timeout_ms, int *status);
+/* Wait for child @pid to end, however long it takes; its wait status. */
+int h_reap(pid_t pid);
 /* Wait for @pid and assert that it exited with @code. */
 void h_expect_exit(pid_t pid, int timeout_ms, int code);
 /* Read @fd to EOF (or @timeout_ms) into @buf, NUL-terminated. */
@@ -134,8 +167,8 @@ size_t h_read_all(int fd, char *buf, size_t len, int timeout_ms);
 
 /*
  * Write the configuration of engine @name (period @period) followed by
- * the printf-formatted @fmt into the temporary directory; its path goes
- * into @path.
+ * the printf-formatted @fmt into the file @name.ini of the temporary
+ * directory; its path goes into @path.
  */
 __attribute__((format(printf, 5, 6))) void h_config(char *path, size_t len,
 						    const char *name,
@@ -143,6 +176,14 @@ __attribute__((format(printf, 5, 6))) void h_config(char *path, size_t len,
 						    const char *fmt, ...);
 /* Start ringsided on @cfg (stopping by itself after @duration seconds). */
 pid_t h_engine(const char *cfg, const char *duration);
+/*
+ * Start ringsided as h_engine() does and wait up to @timeout_ms for its
+ * segment @name to stand in /dev/shm: a new file, when @old_ino is the
+ * inode of one it replaces (0: any).  Fails, quoting the engine's log,
+ * when the engine exits first or makes none in time.  Returns its pid.
+ */
+pid_t h_engine_ready(const char *cfg, const char *duration, const char *name,
+		     ino_t old_ino, int timeout_ms);
 
 /*
  * Start ringside-sim with @nfeeds feeds (for 30 s) and wait for its ready

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -123,8 +124,7 @@ void h_forget_child(pid_t pid)
 void h_kill(pid_t pid)
 {
 	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	h_forget_child(pid);
+	h_reap(pid);
 }
 
 /* @name inside the temporary directory. */
@@ -135,28 +135,48 @@ void h_path(char *buf, size_t len, const char *name)
 	cr_assert(n > 0 && (size_t)n < len, "path too long: %s", name);
 }
 
+/* @prog in the directory $@var, else @fallback, made absolute. */
+static void h_program(char *buf, size_t len, const char *var,
+		      const char *fallback, const char *prog)
+{
+	const char *dir = getenv(var);
+	char abs[PATH_MAX];
+	int n;
+
+	if (dir == NULL || *dir == '\0')
+		dir = fallback;
+	if (realpath(dir, abs) != NULL)
+		dir = abs;
+	n = snprintf(buf, len, "%s/%s", dir, prog);
+	cr_assert(n > 0 && (size_t)n < len, "path too long: %s/%s", dir, prog);
+}
+
 /* The program @prog, from $RINGSIDE_BIN or build/bin. */
 void h_bin(char *buf, size_t len, const char *prog)
 {
-	const char *dir = getenv("RINGSIDE_BIN");
-
-	snprintf(buf, len, "%s/%s", dir != NULL && *dir ? dir : "build/bin",
-		 prog);
+	h_program(buf, len, "RINGSIDE_BIN", "build/bin", prog);
 }
 
 /* The test tool @prog, from $RINGSIDE_TESTS or build/tests. */
 void h_tool(char *buf, size_t len, const char *prog)
 {
-	const char *dir = getenv("RINGSIDE_TESTS");
-
-	snprintf(buf, len, "%s/%s", dir != NULL && *dir ? dir : "build/tests",
-		 prog);
+	h_program(buf, len, "RINGSIDE_TESTS", "build/tests", prog);
 }
 
 /* A segment name unique to this test process: te<pid><tag>. */
 void h_name(char *buf, size_t len, const char *tag)
 {
-	snprintf(buf, len, "%s%s", h.prefix, tag);
+	int n = snprintf(buf, len, "%s%s", h.prefix, tag);
+
+	cr_assert(n > 0 && (size_t)n < len && n <= RINGSIDE_NAME_MAX,
+		  "segment name too long: %s%s", h.prefix, tag);
+}
+
+void h_segment_path(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "/dev/shm/ringside.%s", name);
+
+	cr_assert(n > 0 && (size_t)n < len, "path too long: %s", name);
 }
 
 static void h_dump_logs(void)
@@ -249,13 +269,16 @@ static void h_remove_orphans(void)
 		snprintf(path, sizeof(path), "/dev/shm/%s", de->d_name);
 		if (dir)
 			h_remove_dir(path);
-		else
-			unlink(path);
+		else if (unlink(path) < 0 && errno == EISDIR)
+			rmdir(path); /* a test's directory in a segment's place */
 	}
 	closedir(d);
 }
 
-/* Every /dev/shm entry of ours: ringside.te<pid>* and its temporaries. */
+/*
+ * Every /dev/shm entry of ours: ringside.te<pid>* and its temporaries,
+ * and the empty directory a test may have put in a segment's place.
+ */
 static void h_remove_segments(void)
 {
 	char plain[48];
@@ -270,8 +293,9 @@ static void h_remove_segments(void)
 
 		if (n[0] == '.')
 			n++;
-		if (strncmp(n, plain, strlen(plain)) == 0)
-			unlinkat(dirfd(d), de->d_name, 0);
+		if (strncmp(n, plain, strlen(plain)) == 0 &&
+		    unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
+			unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
 	}
 	closedir(d);
 }
@@ -374,51 +398,87 @@ void h_fini(void)
 }
 
 /*
- * Start @argv (argv[0] a path, or a name looked up in PATH).  stdin is
- * /dev/null; stdout goes to a pipe whose read end lands in *@out when @out
- * is not NULL (kept by the harness), else to /dev/null; stderr goes to
- * the file @log in the temporary directory when not NULL.  Returns the pid.
+ * In the child: a stream that goes to the pipe @pfd, else to the file
+ * @path when not NULL (opened for writing with @flags), else to @null.
  */
-pid_t h_spawn(char *const argv[], int *out, const char *log)
+static int h_child_stream(const int *pfd, const char *path, int flags, int null)
 {
-	pid_t parent = getpid(), pid;
-	int pfd[2] = { -1, -1 };
-	char logpath[256];
+	if (pfd[1] >= 0)
+		return pfd[1];
+	if (path != NULL)
+		return open(path, flags, 0644);
+	return null;
+}
 
-	if (log != NULL)
-		h_path(logpath, sizeof(logpath), log);
-	if (out != NULL)
-		cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0, "pipe: %s",
+/*
+ * Start @argv with its streams as @io says.  The child dies with the test
+ * process (PR_SET_PDEATHSIG), starts as from a shell (no signal blocked,
+ * SIGPIPE default) and takes no descriptor of the test along: a daemon it
+ * forks (a tmux server) must not hold the runner's pipes.  A child that
+ * cannot open its streams exits 127, as one that cannot exec does.
+ */
+pid_t h_spawn_io(char *const argv[], const struct h_stdio *io)
+{
+	const int wflags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND;
+	char in[256], out[256], err[256];
+	int opipe[2] = { -1, -1 }, epipe[2] = { -1, -1 };
+	pid_t parent = getpid(), pid;
+
+	if (io->in != NULL)
+		h_path(in, sizeof(in), io->in);
+	if (io->out_file != NULL)
+		h_path(out, sizeof(out), io->out_file);
+	if (io->err_file != NULL)
+		h_path(err, sizeof(err), io->err_file);
+	if (io->out != NULL)
+		cr_assert_eq(pipe2(opipe, O_CLOEXEC), 0, "pipe: %s",
+			     strerror(errno));
+	if (io->err != NULL)
+		cr_assert_eq(pipe2(epipe, O_CLOEXEC), 0, "pipe: %s",
 			     strerror(errno));
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		sigset_t none;
 		int null = open("/dev/null", O_RDWR);
-		int err = log != NULL
-				  ? open(logpath, O_WRONLY | O_CREAT | O_APPEND,
-					 0644)
-				  : null;
+		int ifd = io->in != NULL ? open(in, O_RDONLY) : null;
+		int ofd = h_child_stream(
+			opipe, io->out_file != NULL ? out : NULL, wflags, null);
+		int efd = h_child_stream(
+			epipe, io->err_file != NULL ? err : NULL, wflags, null);
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
+		if (getppid() != parent || null < 0 || ifd < 0 || ofd < 0 ||
+		    efd < 0)
 			_exit(127);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		dup2(null, 0);
-		dup2(out != NULL ? pfd[1] : null, 1);
-		dup2(err >= 0 ? err : null, 2);
+		dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		close_range(3, ~0U, 0);
 		execvp(argv[0], argv);
 		_exit(127);
 	}
 	h_keep_child(pid);
-	if (out != NULL) {
-		close(pfd[1]);
-		h_keep_fd(pfd[0]);
-		*out = pfd[0];
+	if (io->out != NULL) {
+		close(opipe[1]);
+		h_keep_fd(opipe[0]);
+		*io->out = opipe[0];
+	}
+	if (io->err != NULL) {
+		close(epipe[1]);
+		h_keep_fd(epipe[0]);
+		*io->err = epipe[0];
 	}
 	return pid;
+}
+
+pid_t h_spawn(char *const argv[], int *out, const char *log)
+{
+	return h_spawn_io(argv,
+			  &(struct h_stdio){ .out = out, .err_file = log });
 }
 
 /*
@@ -442,6 +502,17 @@ int h_wait(pid_t pid, int timeout_ms, int *status)
 			return -ETIMEDOUT;
 		h_sleep_ms(5);
 	}
+}
+
+/* Wait for child @pid to end, however long it takes; its wait status. */
+int h_reap(pid_t pid)
+{
+	int status = 0;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	h_forget_child(pid);
+	return status;
 }
 
 /* Wait for @pid and assert that it exited with @code. */
@@ -497,7 +568,7 @@ void h_slurp(const char *name, char *buf, size_t len)
 }
 
 /* Write @len bytes to @path atomically: a temporary, then a rename. */
-void h_put(const char *path, const char *data, size_t len)
+void h_put(const char *path, const void *data, size_t len)
 {
 	char tmp[300];
 	int fd;
@@ -518,8 +589,8 @@ void h_put_text(const char *path, const char *text)
 
 /*
  * Write the configuration of engine @name (period @period) followed by
- * the printf-formatted @fmt into the temporary directory; its path goes
- * into @path.
+ * the printf-formatted @fmt into the file @name.ini of the temporary
+ * directory; its path goes into @path.
  */
 void h_config(char *path, size_t len, const char *name, const char *period,
 	      const char *fmt, ...)
@@ -539,16 +610,57 @@ void h_config(char *path, size_t len, const char *name, const char *period,
 	fclose(f);
 }
 
-/* Start ringsided on @cfg (stopping by itself after @duration seconds). */
-pid_t h_engine(const char *cfg, const char *duration)
+/* Start ringsided on @cfg for @duration seconds, stderr into @log. */
+static pid_t h_engine_log(const char *cfg, const char *duration, char *log,
+			  size_t len)
 {
-	char bin[256], log[32];
+	char bin[256];
 	char *argv[] = { bin, "-c", (char *)cfg, "--duration", (char *)duration,
 			 NULL };
 
 	h_bin(bin, sizeof(bin), "ringsided");
-	snprintf(log, sizeof(log), "engine-%u.log", h.nlog++);
+	snprintf(log, len, "engine-%u.log", h.nlog++);
 	return h_spawn(argv, NULL, log);
+}
+
+/* Start ringsided on @cfg (stopping by itself after @duration seconds). */
+pid_t h_engine(const char *cfg, const char *duration)
+{
+	char log[32];
+
+	return h_engine_log(cfg, duration, log, sizeof(log));
+}
+
+/*
+ * Start ringsided and wait for its segment @name, a file other than inode
+ * @old_ino.  The engine writes a segment whole and renames it into place,
+ * so one that stands can be attached to at once.
+ */
+pid_t h_engine_ready(const char *cfg, const char *duration, const char *name,
+		     ino_t old_ino, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	char seg[96], log[32], text[4096];
+	struct stat st;
+	pid_t pid;
+
+	pid = h_engine_log(cfg, duration, log, sizeof(log));
+	h_segment_path(seg, sizeof(seg), name);
+	while (stat(seg, &st) < 0 || st.st_ino == old_ino) {
+		if (h_wait(pid, 0, NULL) == 0) {
+			h_slurp(log, text, sizeof(text));
+			cr_assert_fail("ringsided exited before segment %s "
+				       "appeared: %s",
+				       name, text);
+		}
+		if (h_now_ms() >= end) {
+			h_slurp(log, text, sizeof(text));
+			cr_assert_fail("no segment %s after %d ms: %s", name,
+				       timeout_ms, text);
+		}
+		h_sleep_ms(20);
+	}
+	return pid;
 }
 
 /*
@@ -617,12 +729,18 @@ pid_t h_sim(const char *const *feeds, unsigned nfeeds, char addr[][128])
 }
 
 /*
- * Skip the test, saying @why.  Criterion ends a skipped test's process
+ * Skip the test, saying why.  Criterion ends a skipped test's process
  * without running the suite's .fini, so the harness takes down what the
  * test holds first.
  */
-static void h_skip(const char *why)
+void h_skip(const char *fmt, ...)
 {
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	h_fini();
 	cr_skip_test("%s", why);
 }
@@ -645,7 +763,7 @@ pid_t h_fuse(char *mnt, size_t len, unsigned slow_ms)
 	if (access("/dev/fuse", R_OK | W_OK) != 0) {
 		snprintf(why, sizeof(why), "no FUSE: /dev/fuse: %s",
 			 strerror(errno));
-		h_skip(why);
+		h_skip("%s", why);
 	}
 	h_tool(tool, sizeof(tool), "tool_fuse");
 	cr_assert_eq(access(tool, X_OK), 0, "%s: %s (is it built?)", tool,
@@ -683,7 +801,7 @@ pid_t h_fuse(char *mnt, size_t len, unsigned slow_ms)
 		h_wait(pid, 5000, &status);
 		memcpy(why, "tool_fuse cannot mount here: ", 29);
 		h_slurp(log, why + 29, sizeof(why) - 29);
-		h_skip(why);
+		h_skip("%s", why);
 	}
 	return pid;
 }
@@ -697,8 +815,8 @@ unsigned h_addr_port(const char *addr)
 	return (unsigned)atoi(colon + 1);
 }
 
-/* A socket of @type bound to 127.0.0.1:@port (0: any); its port out. */
-int h_bind(int type, unsigned port, unsigned *bound)
+/* A socket of @type with option @opt bound to 127.0.0.1:@port (0: any). */
+static int h_bind_opt(int type, int opt, unsigned port, unsigned *bound)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sin);
@@ -706,7 +824,8 @@ int h_bind(int type, unsigned port, unsigned *bound)
 	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
 
 	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, opt, &one, sizeof(one)), 0,
+		     "setsockopt: %s", strerror(errno));
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons((uint16_t)port);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
@@ -715,6 +834,12 @@ int h_bind(int type, unsigned port, unsigned *bound)
 	if (bound != NULL)
 		*bound = ntohs(sin.sin_port);
 	return fd;
+}
+
+/* A socket of @type bound to 127.0.0.1:@port (0: any); its port out. */
+int h_bind(int type, unsigned port, unsigned *bound)
+{
+	return h_bind_opt(type, SO_REUSEADDR, port, bound);
 }
 
 /* A loopback port on which nothing listens (bound, then closed). */
@@ -740,22 +865,8 @@ int h_listen(unsigned port, int backlog, unsigned *bound)
 /* A TCP socket with SO_REUSEPORT bound to 127.0.0.1:@port (0: any). */
 static int h_bind_shared(unsigned port, unsigned *bound)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int one = 1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = h_bind_opt(SOCK_STREAM, SO_REUSEPORT, port, bound);
 
-	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-	cr_assert_eq(
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0,
-		"SO_REUSEPORT: %s", strerror(errno));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
-		     "bind 127.0.0.1:%u: %s", port, strerror(errno));
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	if (bound != NULL)
-		*bound = ntohs(sin.sin_port);
 	h_keep_fd(fd);
 	return fd;
 }

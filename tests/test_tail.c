@@ -19,18 +19,15 @@
  * sleeps on its futex (/proc/PID/maps and /proc/PID/syscall); every other
  * wait is for output, with a generous limit.
  *
- * Segment names are tail<pid>-<tag>.  The suite's .fini kills every child
- * (tails, engines, the simulator), closes the sockets kept, and removes
- * ringside.tail<pid>-* with the engine's lock and temporary files and the
- * temporary directory, whether the test passed or not; .init removes what
- * a test process killed by its timeout left behind.  Programs come from
- * $RINGSIDE_BIN, else build/bin.
+ * The children (tails, engines, the simulator), the descriptors kept, the
+ * segments (te<pid><tag>) and the temporary directory are the harness's
+ * (tests/harness.h): its .fini takes them down whether the test passed or
+ * not, and its .init removes what a test process killed by its timeout
+ * left behind.  Programs come from $RINGSIDE_BIN, else build/bin.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,8 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -50,12 +45,11 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
+#include "harness.h"
 #include "ringside.h"
 
 #define TL_WAIT_MS 10000 /* what is expected happens by then */
 #define TL_TAILS_MAX 4
-#define TL_CHILDREN_MAX 12
-#define TL_FDS_MAX 4
 #define TL_OUT_MAX (1 << 18)
 #define TL_ERR_MAX 8192
 #define TL_LINE_MAX 4096
@@ -65,7 +59,7 @@
 /* One ringside-tail running, its output gathered from two pipes. */
 struct tl_tail {
 	pid_t pid;
-	int out, err;	   /* read ends; -1 once at end of file or closed */
+	int out, err;	   /* read ends (kept); -1 once closed */
 	size_t olen, opos; /* stdout bytes held; start of the next line */
 	size_t elen;
 	char obuf[TL_OUT_MAX]; /* NUL-terminated */
@@ -73,13 +67,7 @@ struct tl_tail {
 };
 
 static struct {
-	char prefix[24];    /* tail<pid>-: every segment name starts so */
-	char dir[64];	    /* temporary directory, on tmpfs */
-	char bin[PATH_MAX]; /* where the programs are */
-	pid_t child[TL_CHILDREN_MAX]; /* 0: free or reaped */
-	int fd[TL_FDS_MAX];	      /* sockets kept until .fini; -1: free */
 	unsigned ntails;
-	unsigned nlogs;
 	struct tl_tail tail[TL_TAILS_MAX];
 } tl;
 
@@ -90,54 +78,9 @@ static const char *const tl_units[] = { "C", "", "%" };
 static const char *const tl_names2[] = { "fan", "temp" };
 static const char *const tl_units2[] = { "rpm", "C" };
 
-/* ---- the harness ------------------------------------------------------- */
+/* ---- running ringside-tail --------------------------------------------- */
 
-static uint64_t tl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void tl_sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* A segment name unique to this test process: tail<pid>-<tag>. */
-static void tl_name(char *buf, size_t len, const char *tag)
-{
-	int n = snprintf(buf, len, "%s%s", tl.prefix, tag);
-
-	cr_assert(n > 0 && (size_t)n < len && n <= RINGSIDE_NAME_MAX,
-		  "segment name too long: %s%s", tl.prefix, tag);
-}
-
-static void tl_seg_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "/dev/shm/ringside.%s", name);
-}
-
-static void tl_path(char *buf, size_t len, const char *file)
-{
-	int n = snprintf(buf, len, "%s/%s", tl.dir, file);
-
-	cr_assert(n > 0 && (size_t)n < len, "path too long: %s", file);
-}
-
-static void tl_write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
-	cr_assert_eq(write(fd, data, len), (ssize_t)len, "write %s: %s", path,
-		     strerror(errno));
-	close(fd);
-}
+TestSuite(tail, .init = h_init, .fini = h_fini, .timeout = 60);
 
 /* The whole of file @path, NUL-terminated, into @buf; false if unread. */
 static bool tl_read_file(const char *path, char *buf, size_t len)
@@ -155,234 +98,16 @@ static bool tl_read_file(const char *path, char *buf, size_t len)
 	return true;
 }
 
-static void tl_keep_child(pid_t pid)
-{
-	unsigned i;
-
-	for (i = 0; i < TL_CHILDREN_MAX; i++) {
-		if (tl.child[i] == 0) {
-			tl.child[i] = pid;
-			return;
-		}
-	}
-	kill(pid, SIGKILL);
-	cr_assert_fail("harness: too many children");
-}
-
-static void tl_forget_child(pid_t pid)
-{
-	unsigned i;
-
-	for (i = 0; i < TL_CHILDREN_MAX; i++)
-		if (tl.child[i] == pid)
-			tl.child[i] = 0;
-}
-
-static void tl_keep_fd(int fd)
-{
-	unsigned i;
-
-	for (i = 0; i < TL_FDS_MAX; i++) {
-		if (tl.fd[i] < 0) {
-			tl.fd[i] = fd;
-			return;
-		}
-	}
-	close(fd);
-	cr_assert_fail("harness: too many descriptors kept");
-}
-
-/* Remove an entry of /dev/shm, be it a file, a symlink or a directory. */
-static void tl_unlink_at(DIR *d, const char *entry)
-{
-	if (unlinkat(dirfd(d), entry, 0) < 0 && errno == EISDIR)
-		unlinkat(dirfd(d), entry, AT_REMOVEDIR);
-}
-
-static void tl_remove_dir(const char *dir)
-{
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (d != NULL) {
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") != 0 &&
-			    strcmp(de->d_name, "..") != 0)
-				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
-/*
- * Remove the /dev/shm entries of this test process: the segments
- * ringside.tail<pid>-*, the engine's .ringside.tail<pid>-* (lock files,
- * temporaries) and the temporary directory rstailtest-<pid>-*.  With
- * @orphans, those of every test process that is gone instead (one killed
- * by its timeout never ran .fini).
- */
-static void tl_remove_shm(bool orphans)
-{
-	struct dirent *de;
-	DIR *d = opendir("/dev/shm");
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-		bool dir = false;
-		char *end;
-		long pid;
-
-		if (strncmp(n, "rstailtest-", 11) == 0) {
-			n += 11;
-			dir = true;
-		} else {
-			if (n[0] == '.')
-				n++;
-			if (strncmp(n, "ringside.tail", 13) != 0)
-				continue;
-			n += 13;
-		}
-		pid = strtol(n, &end, 10);
-		if (end == n || pid <= 0 || *end != '-')
-			continue;
-		if (orphans ? kill((pid_t)pid, 0) == 0 || errno != ESRCH
-			    : pid != (long)getpid())
-			continue;
-		if (dir) {
-			char path[300];
-
-			snprintf(path, sizeof(path), "/dev/shm/%s", de->d_name);
-			tl_remove_dir(path);
-		} else {
-			tl_unlink_at(d, de->d_name);
-		}
-	}
-	closedir(d);
-}
-
-static void tl_init(void)
-{
-	const char *bin = getenv("RINGSIDE_BIN");
-	unsigned i;
-
-	memset(&tl, 0, sizeof(tl));
-	for (i = 0; i < TL_FDS_MAX; i++)
-		tl.fd[i] = -1;
-	snprintf(tl.prefix, sizeof(tl.prefix), "tail%ld-", (long)getpid());
-	tl_remove_shm(true);
-	/* Absolute: a child may run elsewhere. */
-	if (bin == NULL || *bin == '\0')
-		bin = "build/bin";
-	if (realpath(bin, tl.bin) == NULL)
-		snprintf(tl.bin, sizeof(tl.bin), "%s", bin);
-	snprintf(tl.dir, sizeof(tl.dir), "/dev/shm/rstailtest-%ld-XXXXXX",
-		 (long)getpid());
-	if (mkdtemp(tl.dir) == NULL) {
-		tl.dir[0] = '\0';
-		cr_assert_fail("mkdtemp: %s", strerror(errno));
-	}
-	/* A pipe whose reader has left must not kill the test. */
-	signal(SIGPIPE, SIG_IGN);
-}
-
-static void tl_fini(void)
-{
-	unsigned i;
-
-	for (i = 0; i < TL_CHILDREN_MAX; i++) {
-		if (tl.child[i] > 0) {
-			/* SIGKILL ends a stopped process too. */
-			kill(tl.child[i], SIGKILL);
-			waitpid(tl.child[i], NULL, 0);
-			tl.child[i] = 0;
-		}
-	}
-	for (i = 0; i < tl.ntails; i++) {
-		if (tl.tail[i].out >= 0)
-			close(tl.tail[i].out);
-		if (tl.tail[i].err >= 0)
-			close(tl.tail[i].err);
-	}
-	for (i = 0; i < TL_FDS_MAX; i++)
-		if (tl.fd[i] >= 0)
-			close(tl.fd[i]);
-	tl_remove_shm(false);
-	if (tl.dir[0] != '\0')
-		tl_remove_dir(tl.dir);
-}
-
-TestSuite(tail, .init = tl_init, .fini = tl_fini, .timeout = 60);
-
-/*
- * Start @argv[0] (a program of RINGSIDE_BIN) with @argv.  stdin is
- * /dev/null; stdout is a pipe whose read end goes into *@out, or
- * /dev/null; stderr a pipe into *@err, else the file @log of the
- * temporary directory, else /dev/null.  Returns the pid, kept for .fini.
- */
-static pid_t tl_spawn(char *const argv[], int *out, int *err, const char *log)
-{
-	char prog[PATH_MAX + 64], logpath[256];
-	int opipe[2] = { -1, -1 }, epipe[2] = { -1, -1 };
-	pid_t parent = getpid(), pid;
-
-	snprintf(prog, sizeof(prog), "%s/%s", tl.bin, argv[0]);
-	if (log != NULL)
-		tl_path(logpath, sizeof(logpath), log);
-	if (out != NULL)
-		cr_assert_eq(pipe2(opipe, O_CLOEXEC), 0, "pipe: %s",
-			     strerror(errno));
-	if (err != NULL)
-		cr_assert_eq(pipe2(epipe, O_CLOEXEC), 0, "pipe: %s",
-			     strerror(errno));
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		int ofd = out != NULL ? opipe[1] : null;
-		int efd = err != NULL ? epipe[1]
-			  : log != NULL
-				  ? open(logpath, O_WRONLY | O_CREAT | O_APPEND,
-					 0600)
-				  : null;
-		sigset_t none;
-
-		/* Gone with the test process, even when it is killed. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || null < 0 || efd < 0)
-			_exit(127);
-		/* Start as from a shell: default signals, none blocked. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(null, STDIN_FILENO);
-		dup2(ofd, STDOUT_FILENO);
-		dup2(efd, STDERR_FILENO);
-		close_range(3, ~0U, 0);
-		execv(prog, argv);
-		_exit(127);
-	}
-	if (out != NULL) {
-		close(opipe[1]);
-		*out = opipe[0];
-	}
-	if (err != NULL) {
-		close(epipe[1]);
-		*err = epipe[0];
-	}
-	tl_keep_child(pid);
-	return pid;
-}
-
 /* Start ringside-tail with the arguments @args (NULL-terminated). */
 static struct tl_tail *tl_tailv(char *const args[])
 {
-	char *argv[16] = { "ringside-tail" };
+	char bin[PATH_MAX];
+	char *argv[16] = { bin };
 	struct tl_tail *t;
 	unsigned n = 1;
 
 	cr_assert_lt(tl.ntails, TL_TAILS_MAX, "harness: too many tails");
+	h_bin(bin, sizeof(bin), "ringside-tail");
 	while (n < 15 && args[n - 1] != NULL) {
 		argv[n] = args[n - 1];
 		n++;
@@ -390,7 +115,8 @@ static struct tl_tail *tl_tailv(char *const args[])
 	argv[n] = NULL;
 	t = &tl.tail[tl.ntails++];
 	t->out = t->err = -1;
-	t->pid = tl_spawn(argv, &t->out, &t->err, NULL);
+	t->pid = h_spawn_io(
+		argv, &(struct h_stdio){ .out = &t->out, .err = &t->err });
 	return t;
 }
 
@@ -420,7 +146,7 @@ static void tl_pump(struct tl_tail *t, int ms)
 	if (t->err >= 0)
 		p[n++] = (struct pollfd){ .fd = t->err, .events = POLLIN };
 	if (n == 0) {
-		tl_sleep_ms((unsigned)ms);
+		h_sleep_ms((unsigned)ms);
 		return;
 	}
 	if (poll(p, n, ms) <= 0)
@@ -445,7 +171,7 @@ static void tl_pump(struct tl_tail *t, int ms)
 				t->olen += (size_t)r;
 				t->obuf[t->olen] = '\0';
 			} else if (r == 0 || errno != EINTR) {
-				close(t->out);
+				h_close(t->out);
 				t->out = -1;
 			}
 		} else {
@@ -459,7 +185,7 @@ static void tl_pump(struct tl_tail *t, int ms)
 				t->elen += (size_t)r;
 				t->ebuf[t->elen] = '\0';
 			} else if (r == 0 || (r < 0 && errno != EINTR)) {
-				close(t->err);
+				h_close(t->err);
 				t->err = -1;
 			}
 		}
@@ -472,7 +198,7 @@ static void tl_pump(struct tl_tail *t, int ms)
  */
 static bool tl_line(struct tl_tail *t, char *buf, size_t len)
 {
-	uint64_t end = tl_now_ms() + TL_WAIT_MS;
+	uint64_t end = h_now_ms() + TL_WAIT_MS;
 
 	for (;;) {
 		char *start = t->obuf + t->opos;
@@ -488,7 +214,7 @@ static bool tl_line(struct tl_tail *t, char *buf, size_t len)
 			t->opos += n + 1;
 			return true;
 		}
-		if (t->out < 0 || tl_now_ms() >= end)
+		if (t->out < 0 || h_now_ms() >= end)
 			return false;
 		tl_pump(t, 100);
 	}
@@ -504,10 +230,10 @@ static void tl_expect_line(struct tl_tail *t, char *buf, size_t len)
 /* Wait until the tail's stderr holds @text; false after TL_WAIT_MS. */
 static bool tl_says(struct tl_tail *t, const char *text)
 {
-	uint64_t end = tl_now_ms() + TL_WAIT_MS;
+	uint64_t end = h_now_ms() + TL_WAIT_MS;
 
 	while (strstr(t->ebuf, text) == NULL) {
-		if (t->err < 0 || tl_now_ms() >= end)
+		if (t->err < 0 || h_now_ms() >= end)
 			return false;
 		tl_pump(t, 100);
 	}
@@ -532,21 +258,21 @@ static bool tl_running(struct tl_tail *t)
  */
 static int tl_wait(struct tl_tail *t)
 {
-	uint64_t end = tl_now_ms() + TL_WAIT_MS;
+	uint64_t end = h_now_ms() + TL_WAIT_MS;
 	int status = 0;
 	pid_t r;
 
 	cr_assert_gt(t->pid, 0, "harness: the tail was reaped already");
 	while ((r = waitpid(t->pid, &status, WNOHANG)) == 0) {
-		cr_assert_lt(tl_now_ms(), end,
+		cr_assert_lt(h_now_ms(), end,
 			     "ringside-tail is still running; stderr: %s",
 			     t->ebuf);
 		tl_pump(t, 50);
 	}
 	cr_assert_eq(r, t->pid, "waitpid: %s", strerror(errno));
-	tl_forget_child(t->pid);
+	h_forget_child(t->pid);
 	t->pid = 0;
-	while ((t->out >= 0 || t->err >= 0) && tl_now_ms() < end)
+	while ((t->out >= 0 || t->err >= 0) && h_now_ms() < end)
 		tl_pump(t, 50);
 	return status;
 }
@@ -596,7 +322,7 @@ static void tl_wait_sleeping(struct tl_tail *t, const char *name)
 {
 	static char text[1 << 18]; /* maps of a sanitized build are long */
 	char path[64], seg[96];
-	uint64_t end = tl_now_ms() + TL_WAIT_MS;
+	uint64_t end = h_now_ms() + TL_WAIT_MS;
 
 	snprintf(seg, sizeof(seg), "/dev/shm/ringside.%s\n", name);
 	for (;;) {
@@ -614,12 +340,12 @@ static void tl_wait_sleeping(struct tl_tail *t, const char *name)
 			in_futex = atol(text) == SYS_futex &&
 				   strncmp(text, "running", 7) != 0;
 		if (mapped && !known) {
-			tl_sleep_ms(500);
+			h_sleep_ms(500);
 			return;
 		}
 		if (mapped && in_futex)
 			return;
-		cr_assert_lt(tl_now_ms(), end,
+		cr_assert_lt(h_now_ms(), end,
 			     "ringside-tail never settled on %s; stderr: %s",
 			     name, t->ebuf);
 		tl_pump(t, 10);
@@ -891,54 +617,6 @@ static uint64_t tl_json_u64(const char *line, const char *key)
 
 /* ---- a real engine ----------------------------------------------------- */
 
-/* A TCP port on 127.0.0.1 that refuses connections: bound, never
- * listening, kept until .fini so that nobody else takes it. */
-static unsigned tl_refusing_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-	tl_keep_fd(fd);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
-		     "bind: %s", strerror(errno));
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	return ntohs(sin.sin_port);
-}
-
-/* Start ringside-sim on one TCP request feed answering 42.5; its port. */
-static unsigned tl_sim(void)
-{
-	char *argv[] = { "ringside-sim", "--duration", TL_ENGINE_S,
-			 "tcp:127.0.0.1:0,mode=request,value=42.5", NULL };
-	char buf[512];
-	uint64_t end = tl_now_ms() + TL_WAIT_MS;
-	size_t len = 0;
-	char *colon;
-	int out;
-
-	tl_spawn(argv, &out, NULL, "sim.log");
-	while (memchr(buf, '\n', len) == NULL) {
-		struct pollfd p = { .fd = out, .events = POLLIN };
-		ssize_t r;
-
-		cr_assert_lt(tl_now_ms(), end, "ringside-sim never got ready");
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		r = read(out, buf + len, sizeof(buf) - 1 - len);
-		cr_assert_gt(r, 0, "ringside-sim exited before it was ready");
-		len += (size_t)r;
-	}
-	close(out);
-	buf[len] = '\0';
-	cr_assert_eq(strncmp(buf, "ready tcp ", 10), 0, "sim said: %s", buf);
-	colon = strrchr(strtok(buf, "\n"), ':');
-	cr_assert_not_null(colon, "sim said: %s", buf);
-	return (unsigned)atoi(colon + 1);
-}
-
 /*
  * Write the configuration of engine @name: sensor "sim" asks the
  * simulator for its value (42.5, unit C) each tick, sensor "refused"
@@ -948,56 +626,14 @@ static unsigned tl_sim(void)
 static void tl_config(char *path, size_t len, const char *name,
 		      unsigned sim_port, unsigned refused_port)
 {
-	char text[1024];
-	int n;
-
-	n = snprintf(text, sizeof(text),
-		     "[engine]\nname = %s\nperiod = 50ms\n\n"
-		     "[defaults]\ntimeout = 40ms\nretry_base = 1ms\n"
-		     "retry_max = 2ms\n\n"
-		     "[sensor sim]\nsource = tcp:127.0.0.1:%u\n"
-		     "request = get\\n\nunit = C\n\n"
-		     "[sensor refused]\nsource = tcp:127.0.0.1:%u\n"
-		     "retry_attempts = 1\nbreaker_failures = 1000\n",
-		     name, sim_port, refused_port);
-	cr_assert_lt((size_t)n, sizeof(text));
-	tl_path(path, len, "engine.ini");
-	tl_write_file(path, text, (size_t)n);
-}
-
-/* Start ringsided on @config and wait for its segment @name to appear
- * (a different file from @old_ino when not 0). */
-static pid_t tl_engine(const char *config, const char *name, ino_t old_ino)
-{
-	char *argv[] = { "ringsided",  "-c",	    (char *)config,
-			 "--duration", TL_ENGINE_S, NULL };
-	char seg[96], log[32], text[4096], path[256];
-	uint64_t end = tl_now_ms() + TL_WAIT_MS;
-	struct stat st;
-	pid_t pid;
-
-	snprintf(log, sizeof(log), "engine-%u.log", tl.nlogs++);
-	pid = tl_spawn(argv, NULL, NULL, log);
-	tl_seg_path(seg, sizeof(seg), name);
-	while (stat(seg, &st) < 0 || st.st_ino == old_ino) {
-		if (waitpid(pid, NULL, WNOHANG) != 0 || tl_now_ms() >= end) {
-			tl_path(path, sizeof(path), log);
-			tl_read_file(path, text, sizeof(text));
-			cr_assert_fail("ringsided made no segment: %s", text);
-		}
-		tl_sleep_ms(20);
-	}
-	return pid;
-}
-
-static int tl_reap(pid_t pid)
-{
-	int status = 0;
-
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	tl_forget_child(pid);
-	return status;
+	h_config(path, len, name, "50ms",
+		 "[defaults]\ntimeout = 40ms\nretry_base = 1ms\n"
+		 "retry_max = 2ms\n\n"
+		 "[sensor sim]\nsource = tcp:127.0.0.1:%u\n"
+		 "request = get\\n\nunit = C\n\n"
+		 "[sensor refused]\nsource = tcp:127.0.0.1:%u\n"
+		 "retry_attempts = 1\nbreaker_failures = 1000\n",
+		 sim_port, refused_port);
 }
 
 /* The newest sequence number in segment @name, whatever its state. */
@@ -1022,7 +658,7 @@ Test(tail, json_lines_equal_the_library_line_one_per_batch_as_published)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "json");
+	h_name(name, sizeof(name), "json");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	t = tl_tail(name, "--json", "--from", "oldest", NULL);
 	/* Each line is read while the writer lives and the tail follows:
@@ -1051,7 +687,7 @@ Test(tail, csv_has_a_header_then_a_row_per_batch_with_empty_missing_cells)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "csv");
+	h_name(name, sizeof(name), "csv");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	tl_publish_range(&w, 1, 9);
 	t = tl_tail(name, "--csv", "--from", "oldest", NULL);
@@ -1094,7 +730,7 @@ Test(tail, text_shows_values_with_units_and_why_sensors_are_missing)
 	uint64_t seq;
 	unsigned i;
 
-	tl_name(name, sizeof(name), "text");
+	h_name(name, sizeof(name), "text");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	tl_publish_range(&w, 1, 8);
 	ringside_writer_close(&w, 0);
@@ -1122,7 +758,7 @@ Test(tail, from_oldest_prints_what_the_ring_holds_then_follows)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "oldest");
+	h_name(name, sizeof(name), "oldest");
 	tl_writer(&w, name, 8, 3, tl_names, tl_units);
 	tl_publish_range(&w, 1, 12); /* the ring holds 5..12 */
 	t = tl_tail(name, "--json", "--from", "oldest", NULL);
@@ -1146,7 +782,7 @@ Test(tail, from_now_and_by_default_starts_at_the_next_batch)
 	struct ringside_writer w;
 	struct tl_tail *now, *dflt;
 
-	tl_name(name, sizeof(name), "now");
+	h_name(name, sizeof(name), "now");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	tl_publish_range(&w, 1, 5);
 	now = tl_tail(name, "--json", "--from", "now", NULL);
@@ -1174,7 +810,7 @@ Test(tail, count_n_exits_0_after_n_batches)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "count");
+	h_name(name, sizeof(name), "count");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	tl_publish_range(&w, 1, 5);
 	/* The writer lives on: only the count ends the tail. */
@@ -1196,7 +832,7 @@ Test(tail, a_clean_close_is_drained_to_the_last_batch_then_exit_0)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "close");
+	h_name(name, sizeof(name), "close");
 	tl_writer(&w, name, 64, 3, tl_names, tl_units);
 	t = tl_tail(name, "--json", NULL);
 	tl_wait_sleeping(t, name);
@@ -1221,7 +857,7 @@ Test(tail, an_abandoned_segment_is_drained_then_reported_gone_exit_1)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "dead");
+	h_name(name, sizeof(name), "dead");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	t = tl_tail(name, "--from", "oldest", NULL);
 	tl_publish_range(&w, 1, 3);
@@ -1263,7 +899,7 @@ Test(tail, with_F_it_waits_out_a_stop_and_a_death_and_follows_each_new_epoch)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "follow");
+	h_name(name, sizeof(name), "follow");
 	tl_writer(&w1, name, 16, 3, tl_names, tl_units);
 	t = tl_tail(name, "--json", "--from", "oldest", "-F", NULL);
 	tl_publish_range(&w1, 1, 2);
@@ -1327,7 +963,7 @@ Test(tail, a_reload_that_replaces_the_segment_is_announced_and_followed)
 	uint64_t seq;
 	int ret;
 
-	tl_name(name, sizeof(name), "reload");
+	h_name(name, sizeof(name), "reload");
 	tl_writer(&w1, name, 16, 3, tl_names, tl_units);
 	json = tl_tail(name, "--json", "--from", "oldest", NULL);
 	csv = tl_tail(name, "--csv", "--from", "oldest", NULL);
@@ -1378,7 +1014,7 @@ Test(tail, a_reader_stopped_past_the_ring_learns_exactly_what_it_lost)
 	uint64_t seq;
 	int status;
 
-	tl_name(name, sizeof(name), "lost");
+	h_name(name, sizeof(name), "lost");
 	tl_writer(&w, name, 8, 3, tl_names, tl_units);
 	json = tl_tail(name, "--json", "--from", "oldest", NULL);
 	text = tl_tail(name, "--from", "oldest", NULL);
@@ -1422,7 +1058,7 @@ Test(tail, no_segment_at_start_is_waited_for_and_followed_from_batch_1)
 	struct tl_tail *t;
 	uint64_t seq;
 
-	tl_name(name, sizeof(name), "later");
+	h_name(name, sizeof(name), "later");
 	/* --from now applies to a segment found at start only. */
 	t = tl_tail(name, "--json", "--from", "now", NULL);
 	snprintf(text, sizeof(text),
@@ -1481,11 +1117,11 @@ ParameterizedTest(struct tl_invalid *c, tail,
 	int fd;
 
 	/* A valid segment, closed, to copy from or point to. */
-	tl_name(valid, sizeof(valid), "valid");
+	h_name(valid, sizeof(valid), "valid");
 	tl_writer(&w, valid, 16, 3, tl_names, tl_units);
 	tl_publish_range(&w, 1, 3);
 	ringside_writer_close(&w, 0);
-	tl_seg_path(src, sizeof(src), valid);
+	h_segment_path(src, sizeof(src), valid);
 	fd = open(src, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	size = (size_t)read(fd, bytes, sizeof(bytes));
@@ -1493,8 +1129,8 @@ ParameterizedTest(struct tl_invalid *c, tail,
 	cr_assert_gt(size, 4096, "a segment of %zu bytes", size);
 	cr_assert_lt(size, sizeof(bytes));
 
-	tl_name(name, sizeof(name), c->what);
-	tl_seg_path(path, sizeof(path), name);
+	h_name(name, sizeof(name), c->what);
+	h_segment_path(path, sizeof(path), name);
 	if (strcmp(c->what, "garbage") == 0) {
 		/* Junk the size of a segment, from a fixed generator. */
 		uint32_t x = 12345;
@@ -1503,18 +1139,18 @@ ParameterizedTest(struct tl_invalid *c, tail,
 			x = x * 1103515245u + 12345u;
 			bytes[i] = (unsigned char)(x >> 16);
 		}
-		tl_write_file(path, bytes, size);
+		h_put(path, bytes, size);
 	} else if (strcmp(c->what, "short") == 0) {
-		tl_write_file(path, bytes, 100);
+		h_put(path, bytes, 100);
 	} else if (strcmp(c->what, "empty") == 0) {
-		tl_write_file(path, bytes, 0);
+		h_put(path, bytes, 0);
 	} else if (strcmp(c->what, "truncated") == 0) {
-		tl_write_file(path, bytes, size / 2);
+		h_put(path, bytes, size / 2);
 	} else if (strcmp(c->what, "version") == 0) {
 		memcpy(&version, bytes + 4, sizeof(version));
 		version++;
 		memcpy(bytes + 4, &version, sizeof(version));
-		tl_write_file(path, bytes, size);
+		h_put(path, bytes, size);
 	} else if (strcmp(c->what, "symlink") == 0) {
 		/* To a valid segment: following it would be wrong. */
 		cr_assert_eq(symlink(src, path), 0, "symlink: %s",
@@ -1599,13 +1235,13 @@ Test(tail, exits_0_when_the_reader_of_its_output_leaves_after_a_line)
 	struct ringside_writer w;
 	struct tl_tail *t;
 
-	tl_name(name, sizeof(name), "head");
+	h_name(name, sizeof(name), "head");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	t = tl_tail(name, "--json", "--from", "oldest", NULL);
 	tl_publish(&w, 1);
 	tl_expect_line(t, line, sizeof(line));
 	/* As `| head -1` does: read one line, close, go. */
-	close(t->out);
+	h_close(t->out);
 	t->out = -1;
 	tl_publish_range(&w, 2, 3);
 	tl_expect_exit(t, 0);
@@ -1619,17 +1255,17 @@ Test(tail, exits_0_when_the_reader_of_its_output_leaves_while_it_waits)
 	struct ringside_writer w;
 	struct tl_tail *idle, *waiting;
 
-	tl_name(name, sizeof(name), "idle");
-	tl_name(missing, sizeof(missing), "none");
+	h_name(name, sizeof(name), "idle");
+	h_name(missing, sizeof(missing), "none");
 	tl_writer(&w, name, 16, 3, tl_names, tl_units);
 	idle = tl_tail(name, "--json", NULL);
 	waiting = tl_tail(missing, "--json", NULL);
 	tl_wait_sleeping(idle, name);
 	tl_expect_says(waiting, "no segment yet");
 	/* No batch will come to find out by writing. */
-	close(idle->out);
+	h_close(idle->out);
 	idle->out = -1;
-	close(waiting->out);
+	h_close(waiting->out);
 	waiting->out = -1;
 	tl_expect_exit(idle, 0);
 	tl_expect_exit(waiting, 0);
@@ -1639,13 +1275,19 @@ Test(tail, exits_0_when_the_reader_of_its_output_leaves_while_it_waits)
 
 /* ---- a real engine ----------------------------------------------------- */
 
-/* Start the simulator and an engine on it as segment @name. */
+/*
+ * Start ringside-sim on one TCP request feed answering 42.5, and an
+ * engine on it as segment @name, whose sensor "refused" gets a port that
+ * refuses connections, held until .fini so that nobody else takes it.
+ */
 static pid_t tl_real_engine(const char *name, char *config, size_t len)
 {
-	unsigned sim = tl_sim();
+	const char *feed = "tcp:127.0.0.1:0,mode=request,value=42.5";
+	char addr[1][128];
 
-	tl_config(config, len, name, sim, tl_refusing_port());
-	return tl_engine(config, name, 0);
+	h_sim_with(TL_ENGINE_S, NULL, &feed, 1, addr);
+	tl_config(config, len, name, h_addr_port(addr[0]), h_reserve_port());
+	return h_engine_ready(config, TL_ENGINE_S, name, 0, TL_WAIT_MS);
 }
 
 Test(tail, follows_a_real_engine_fed_by_the_simulator_until_it_is_killed)
@@ -1656,7 +1298,7 @@ Test(tail, follows_a_real_engine_fed_by_the_simulator_until_it_is_killed)
 	uint64_t seq = 0;
 	pid_t engine;
 
-	tl_name(name, sizeof(name), "real");
+	h_name(name, sizeof(name), "real");
 	engine = tl_real_engine(name, config, sizeof(config));
 	t = tl_tail(name, "--from", "oldest", NULL);
 	/* The value and the refusal show in the same batch soon. */
@@ -1669,8 +1311,7 @@ Test(tail, follows_a_real_engine_fed_by_the_simulator_until_it_is_killed)
 		cr_assert_lt(seq, 100, "never both: %s", line);
 	}
 
-	kill(engine, SIGKILL);
-	tl_reap(engine);
+	h_kill(engine);
 	/* Every batch it left is printed, gapless, then the news. */
 	while (tl_line(t, line, sizeof(line)))
 		cr_assert_eq(strtoull(line + 1, NULL, 10), ++seq, "%s", line);
@@ -1690,7 +1331,7 @@ Test(tail, a_real_engine_stopped_cleanly_is_drained_and_exit_0)
 	pid_t engine;
 	int status;
 
-	tl_name(name, sizeof(name), "stop");
+	h_name(name, sizeof(name), "stop");
 	engine = tl_real_engine(name, config, sizeof(config));
 	t = tl_tail(name, "--json", "--from", "oldest", NULL);
 	for (seq = 1; seq <= 3; seq++) {
@@ -1706,7 +1347,7 @@ Test(tail, a_real_engine_stopped_cleanly_is_drained_and_exit_0)
 				   "%s", line);
 	}
 	kill(engine, SIGTERM);
-	status = tl_reap(engine);
+	status = h_reap(engine);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "ringsided: status %d", status);
 	while (tl_line(t, line, sizeof(line)))
@@ -1725,15 +1366,14 @@ Test(tail, with_F_follows_a_killed_real_engine_into_its_restart)
 	pid_t engine;
 	char *at;
 
-	tl_name(name, sizeof(name), "restart");
+	h_name(name, sizeof(name), "restart");
 	engine = tl_real_engine(name, config, sizeof(config));
 	t = tl_tail(name, "--json", "--from", "oldest", "-F", NULL);
 	tl_expect_line(t, line, sizeof(line));
 	cr_assert_eq(tl_json_u64(line, "seq"), 1, "%s", line);
 	epoch1 = tl_json_u64(line, "epoch");
 
-	kill(engine, SIGKILL);
-	tl_reap(engine);
+	h_kill(engine);
 	snprintf(text, sizeof(text),
 		 "ringside-tail: %s: engine (pid %d) is gone, waiting for a "
 		 "new segment\n",
@@ -1741,9 +1381,10 @@ Test(tail, with_F_follows_a_killed_real_engine_into_its_restart)
 	tl_expect_says(t, text);
 	cr_assert(tl_running(t), "-F exited after the engine died");
 
-	snprintf(text, sizeof(text), "/dev/shm/ringside.%s", name);
+	h_segment_path(text, sizeof(text), name);
 	cr_assert_eq(stat(text, &st), 0);
-	engine = tl_engine(config, name, st.st_ino);
+	engine = h_engine_ready(config, TL_ENGINE_S, name, st.st_ino,
+				TL_WAIT_MS);
 	snprintf(text, sizeof(text), "ringside-tail: %s: new epoch ", name);
 	tl_expect_says(t, text);
 	at = strstr(t->ebuf, text) + strlen(text);

@@ -13,17 +13,13 @@
  * a new segment), a terminal too small and then resized.  Every wait is a
  * generous poll of the screen.
  *
- * Each test process has a tmux server of its own (-L top<pid>, its socket
- * in the temporary directory through TMUX_TMPDIR) and segment names that
- * start with tt<pid>.  The suite's .fini kills the tmux server (and so
- * ringside-top) and the engine, and removes the segments and the
- * temporary directory, whether the test passed or not.  Tests that need
- * tmux are skipped when it is not installed.
+ * Each test process has a tmux server of its own (-S, its socket in the
+ * harness's temporary directory) and its own segment, te<pid>t.  The
+ * suite's .fini kills the tmux server (and so ringside-top), then lets
+ * the harness (tests/harness.h) take down the engine, the segment and
+ * the temporary directory, whether the test passed or not.  Tests that
+ * need tmux are skipped when it is not installed.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,73 +28,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
+
+#include "harness.h"
 
 #define TH_START_MS 5000   /* an engine creates its segment by then */
 #define TH_SCREEN_MS 10000 /* the screen shows what is expected by then */
 #define TH_SCREEN_MAX 16384
 
 static struct {
-	pid_t engine;	 /* 0: none running */
-	bool tmux;	 /* a tmux server of ours may be running */
-	char dir[64];	 /* temporary directory, on tmpfs */
-	char name[24];	 /* segment name: tt<pid> */
-	char socket[24]; /* tmux -L socket name: top<pid> */
-	char bin[PATH_MAX];
+	pid_t engine;		    /* the last one started */
+	bool tmux;		    /* a tmux server of ours may be running */
+	char name[40];		    /* segment name: te<pid>t */
+	char socket[256];	    /* tmux -S: in the temporary directory */
+	char bin[PATH_MAX];	    /* ringside-top, absolute */
 	char screen[TH_SCREEN_MAX]; /* the last capture */
 } th;
-
-static uint64_t th_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void th_sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static void th_path(char *buf, size_t len, const char *file)
-{
-	int n = snprintf(buf, len, "%s/%s", th.dir, file);
-
-	cr_assert(n > 0 && (size_t)n < len, "path too long: %s", file);
-}
-
-/*
- * In a child about to exec: die with the test, take no descriptor of the
- * test runner along (a tmux server lives on after its client exits), and
- * start with default signals.  Returns false when the test is already
- * gone.
- */
-static bool th_child_setup(pid_t parent, int in, int out, int err)
-{
-	sigset_t none;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		return false;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	dup2(in, 0);
-	dup2(out, 1);
-	dup2(err, 2);
-	close_range(3, ~0U, 0);
-	return true;
-}
 
 /*
  * Run @argv to its end, its stdout into @out (NUL-terminated, may be
@@ -107,50 +54,25 @@ static bool th_child_setup(pid_t parent, int in, int out, int err)
  */
 static int th_run(char *const argv[], char *out, size_t len)
 {
-	pid_t parent = getpid(), pid;
-	int pfd[2], status = 0;
-	size_t n = 0;
+	int fd = -1, status;
+	pid_t pid = h_spawn_io(
+		argv, &(struct h_stdio){ .out = out != NULL ? &fd : NULL });
 
-	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0, "pipe: %s", strerror(errno));
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		if (!th_child_setup(parent, null, pfd[1], null))
-			_exit(127);
-		execvp(argv[0], argv);
-		_exit(127);
+	if (out != NULL) {
+		h_read_all(fd, out, len, TH_SCREEN_MS);
+		h_close(fd);
 	}
-	close(pfd[1]);
-	for (;;) {
-		char sink[512];
-		char *dst = out != NULL && n + 1 < len ? out + n : sink;
-		size_t room = dst == sink ? sizeof(sink) : len - 1 - n;
-		ssize_t r = read(pfd[0], dst, room);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (dst != sink)
-			n += (size_t)r;
-	}
-	close(pfd[0]);
-	if (out != NULL)
-		out[n] = '\0';
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	status = h_reap(pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /*
- * tmux on our own server: "tmux -L SOCKET" and the arguments, up to a
+ * tmux on our own server: "tmux -S SOCKET" and the arguments, up to a
  * NULL.  Returns as th_run().
  */
 static int th_tmux(char *out, size_t len, ...)
 {
-	char *argv[24] = { "tmux", "-L", th.socket };
+	char *argv[24] = { "tmux", "-S", th.socket };
 	unsigned n = 3;
 	va_list ap;
 
@@ -162,61 +84,15 @@ static int th_tmux(char *out, size_t len, ...)
 	return th_run(argv, out, len);
 }
 
-static int th_remove_entry(const char *path, const struct stat *st, int flag,
-			   struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* Every /dev/shm entry of ours: ringside.tt<pid>* and its temporaries. */
-static void th_remove_segments(void)
-{
-	char plain[48];
-	struct dirent *de;
-	DIR *d = opendir("/dev/shm");
-
-	if (d == NULL)
-		return;
-	snprintf(plain, sizeof(plain), "ringside.%s", th.name);
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-
-		if (n[0] == '.')
-			n++;
-		if (strncmp(n, plain, strlen(plain)) == 0)
-			unlinkat(dirfd(d), de->d_name, 0);
-	}
-	closedir(d);
-}
-
 static void th_init(void)
 {
-	const char *dir = getenv("RINGSIDE_BIN");
-	char rel[PATH_MAX];
-
+	h_init();
 	memset(&th, 0, sizeof(th));
-	snprintf(th.name, sizeof(th.name), "tt%ld", (long)getpid());
-	snprintf(th.socket, sizeof(th.socket), "top%ld", (long)getpid());
-	snprintf(th.dir, sizeof(th.dir), "/dev/shm/rstop-%ld-XXXXXX",
-		 (long)getpid());
-	if (mkdtemp(th.dir) == NULL) {
-		th.dir[0] = '\0';
-		cr_assert_fail("mkdtemp: %s", strerror(errno));
-	}
+	h_name(th.name, sizeof(th.name), "t");
+	h_path(th.socket, sizeof(th.socket), "tmux");
 	/* The pane's shell may start elsewhere: an absolute path. */
-	snprintf(rel, sizeof(rel), "%s/ringside-top",
-		 dir != NULL && *dir ? dir : "build/bin");
-	if (realpath(rel, th.bin) == NULL)
-		snprintf(th.bin, sizeof(th.bin), "%s", rel);
-	/* The tmux server's socket goes into our directory; a tmux around
-	 * the test run is not ours to talk to. */
-	setenv("TMUX_TMPDIR", th.dir, 1);
+	h_bin(th.bin, sizeof(th.bin), "ringside-top");
+	/* A tmux around the test run is not ours to talk to. */
 	unsetenv("TMUX");
 }
 
@@ -246,18 +122,12 @@ static void th_kill_tmux(void)
 	th_tmux(NULL, 0, "kill-server", NULL);
 }
 
+/* The tmux server first: what runs in it is no child of ours. */
 static void th_fini(void)
 {
 	if (th.tmux)
 		th_kill_tmux();
-	if (th.engine > 0) {
-		kill(th.engine, SIGKILL);
-		waitpid(th.engine, NULL, 0);
-		th.engine = 0;
-	}
-	th_remove_segments();
-	if (th.dir[0] != '\0')
-		nftw(th.dir, th_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	h_fini();
 }
 
 TestSuite(top, .init = th_init, .fini = th_fini, .timeout = 60);
@@ -268,7 +138,7 @@ static void th_need_tmux(void)
 	char *argv[] = { "tmux", "-V", NULL };
 
 	if (th_run(argv, NULL, 0) != 0)
-		cr_skip_test("tmux is not installed");
+		h_skip("tmux is not installed");
 }
 
 /*
@@ -279,56 +149,17 @@ static void th_need_tmux(void)
  */
 static void th_start_engine(void)
 {
-	char conf[128], value[128], missing[128], seg[96], log[128];
-	pid_t parent = getpid();
-	uint64_t end;
-	struct stat st;
-	FILE *f;
+	char conf[256], value[256], missing[256];
 
-	th_path(value, sizeof(value), "zeta.value");
-	th_path(missing, sizeof(missing), "alpha.value");
-	th_path(conf, sizeof(conf), "top.ini");
-	th_path(log, sizeof(log), "engine.log");
-	f = fopen(value, "w");
-	cr_assert_not_null(f);
-	fputs("42.5\n", f);
-	fclose(f);
-	f = fopen(conf, "w");
-	cr_assert_not_null(f);
-	fprintf(f,
-		"[engine]\nname = %s\nperiod = 100ms\n\n"
-		"[sensor zeta]\nsource = file:%s\nunit = C\n\n"
-		"[sensor alpha]\nsource = file:%s\nretry_attempts = 1\n"
-		"breaker_failures = 1000\n",
-		th.name, value, missing);
-	fclose(f);
-
-	th.engine = fork();
-	cr_assert_geq(th.engine, 0, "fork: %s", strerror(errno));
-	if (th.engine == 0) {
-		const char *dir = getenv("RINGSIDE_BIN");
-		char bin[PATH_MAX];
-		int null = open("/dev/null", O_RDWR);
-		int err = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (!th_child_setup(parent, null, null, err >= 0 ? err : null))
-			_exit(127);
-		snprintf(bin, sizeof(bin), "%s/ringsided",
-			 dir != NULL && *dir ? dir : "build/bin");
-		execl(bin, bin, "-c", conf, "--duration", "55", (char *)NULL);
-		_exit(127);
-	}
-	snprintf(seg, sizeof(seg), "/dev/shm/ringside.%s", th.name);
-	end = th_now_ms() + TH_START_MS;
-	while (stat(seg, &st) < 0) {
-		int status;
-
-		cr_assert_eq(waitpid(th.engine, &status, WNOHANG), 0,
-			     "ringsided exited at start (see %s)", log);
-		cr_assert_lt(th_now_ms(), end, "no segment %s after %d ms", seg,
-			     TH_START_MS);
-		th_sleep_ms(20);
-	}
+	h_path(value, sizeof(value), "zeta.value");
+	h_path(missing, sizeof(missing), "alpha.value");
+	h_put_text(value, "42.5\n");
+	h_config(conf, sizeof(conf), th.name, "100ms",
+		 "[sensor zeta]\nsource = file:%s\nunit = C\n\n"
+		 "[sensor alpha]\nsource = file:%s\nretry_attempts = 1\n"
+		 "breaker_failures = 1000\n",
+		 value, missing);
+	th.engine = h_engine_ready(conf, "55", th.name, 0, TH_START_MS);
 }
 
 /*
@@ -340,7 +171,7 @@ static void th_start_top(int cols, int lines)
 {
 	char status[128], x[16], y[16], cmd[PATH_MAX + 256];
 
-	th_path(status, sizeof(status), "top.status");
+	h_path(status, sizeof(status), "top.status");
 	snprintf(x, sizeof(x), "%d", cols);
 	snprintf(y, sizeof(y), "%d", lines);
 	snprintf(cmd, sizeof(cmd), "'%s' %s; echo $? > '%s'", th.bin, th.name,
@@ -402,7 +233,7 @@ static void th_line(int line, char *buf, size_t len)
  */
 static bool th_screen_shows(const char *text, ...)
 {
-	uint64_t end = th_now_ms() + TH_SCREEN_MS;
+	uint64_t end = h_now_ms() + TH_SCREEN_MS;
 
 	for (;;) {
 		const char *s = text;
@@ -417,9 +248,9 @@ static bool th_screen_shows(const char *text, ...)
 		va_end(ap);
 		if (all)
 			return true;
-		if (th_now_ms() >= end)
+		if (h_now_ms() >= end)
 			return false;
-		th_sleep_ms(100);
+		h_sleep_ms(100);
 	}
 }
 
@@ -519,16 +350,16 @@ Test(top, q_quits_with_status_0)
 
 	th_start_both();
 	th_tmux(NULL, 0, "send-keys", "-t", "top", "q", NULL);
-	th_path(path, sizeof(path), "top.status");
-	end = th_now_ms() + TH_SCREEN_MS;
+	h_path(path, sizeof(path), "top.status");
+	end = h_now_ms() + TH_SCREEN_MS;
 	while ((f = fopen(path, "r")) == NULL ||
 	       fgets(status, sizeof(status), f) == NULL) {
 		if (f != NULL)
 			fclose(f);
-		cr_assert_lt(th_now_ms(), end,
+		cr_assert_lt(h_now_ms(), end,
 			     "ringside-top still runs after q; the screen:\n%s",
 			     th.screen);
-		th_sleep_ms(50);
+		h_sleep_ms(50);
 	}
 	fclose(f);
 	cr_assert_str_eq(status, "0\n", "ringside-top exited %s", status);
@@ -550,8 +381,7 @@ Test(top, says_when_the_engine_is_gone_and_follows_its_restart)
 	char line[256];
 
 	th_start_both();
-	kill(th.engine, SIGKILL);
-	waitpid(th.engine, NULL, 0);
+	h_kill(th.engine);
 	th.engine = 0;
 	cr_assert(th_screen_shows("dead", "is gone", NULL),
 		  "the dead engine was not reported; the screen:\n%s",
