@@ -1409,8 +1409,8 @@ static int signals_init(struct engine *e)
 }
 
 /*
- * Open what can be opened before the first tick: inline files, streams
- * and push sockets (their connect goes out now).  A source that fails
+ * Open what can be opened before the first tick: inline files, streams,
+ * UDP sockets, and the connects of stream sockets.  A source that fails
  * here is simply tried again by its first attempt.
  */
 static void prepare_sources(struct engine *e, uint64_t now)
@@ -1420,10 +1420,18 @@ static void prepare_sources(struct engine *e, uint64_t now)
 	for (i = 0; i < e->nsensors; i++) {
 		struct engine_sensor *s = &e->sensors[i];
 
-		if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_FILE)
+		if (s->cfg->source.kind == ENGINE_CONFIG_SOURCE_FILE) {
 			engine_files_prepare(e->files, i, now);
-		else if (is_push(s) && !is_stream_socket(s))
+		} else if (is_stream_socket(s)) {
+			/* The connect goes out now, bounded by the timeout;
+			 * the first attempt sends on it, or waits for it. */
+			s->deadline_ns = now + s->cfg->timeout_ns;
+			if (s->conn == ENGINE_CLOSED && s->io_inflight == 0 &&
+			    s->addr_error == 0)
+				start_connect(e, s, now);
+		} else if (is_push(s)) {
 			ensure_open(e, s, now);
+		}
 	}
 }
 
