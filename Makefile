@@ -184,7 +184,8 @@ $(O)/tests/tool_%: tests/tool_%.c $(LIB_A) | $(O)/tests
 # none is.
 DEB_PACKAGES := gcc make pkg-config liburing-dev libcriterion-dev \
 	libinih-dev libncurses-dev libmicrohttpd-dev libfuse3-dev fuse3 \
-	clang-format python3 tmux gnuplot-nox clang libclang-rt-14-dev
+	clang-format python3 tmux gnuplot-nox clang libclang-rt-14-dev \
+	faketime
 # promtool checks the exporter's output; its package recommends much that
 # the tests do not need.
 DEB_PACKAGES_NORECOMMENDS := prometheus
