@@ -156,6 +156,14 @@ int seg_check_header(const struct seg_header *h, uint64_t file_size,
 
 /* Remember why the last check failed, for ringside_strerror(-EPROTO). */
 void seg_set_why(const char *why);
+/*
+ * The same for error @err (a -errno) with a printf-formatted text, kept in
+ * a per-thread buffer; seg_clear_why() forgets it.
+ */
+__attribute__((format(printf, 2, 3))) void seg_set_why_err(int err,
+							   const char *fmt,
+							   ...);
+void seg_clear_why(void);
 
 /* "/dev/shm/ringside.NAME" into @buf; -EINVAL for a bad name. */
 int seg_path(char *buf, size_t len, const char *name);

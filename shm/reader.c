@@ -10,6 +10,12 @@
  * things afterwards: a writer that scribbles over its header later cannot
  * make a reader look outside the mapping.
  *
+ * Nor does it trust every file at the path: in the shared /dev/shm any user
+ * may have put one there while no engine ran.  Attached by name, a segment
+ * must belong to a trusted owner: the reader's own euid, root, a uid named
+ * in RINGSIDE_TRUST_UID, or anyone with RINGSIDE_ANY_OWNER.  Who else may
+ * write it is its owner's choice (shm_mode); docs/security.md says why.
+ *
  * Taking a batch is the read side of the slot's seqlock: load the slot's
  * seq (acquire), copy, fence, load it again; the copy stands only if both
  * loads found the sequence number wanted.  Otherwise the writer has lapped
@@ -19,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -76,8 +83,54 @@ static void adopt(struct ringside_reader *r, const struct seg_header *h,
 	r->next = (flags & RINGSIDE_FROM_NOW) ? head + 1 : oldest_held(r, head);
 }
 
-/* Takes ownership of @fd, on success and on failure alike. */
-static int attach_fd(struct ringside_reader *r, int fd, unsigned flags)
+/*
+ * 1 if a segment owned by @uid may be trusted: ours, root's, any with
+ * RINGSIDE_ANY_OWNER, or one listed in RINGSIDE_TRUST_UID ("998,1001").
+ * secure_getenv: a set-user-ID reader never takes that list from its
+ * caller.
+ */
+static int owner_trusted(uid_t uid, unsigned flags)
+{
+	const char *s;
+
+	if ((flags & RINGSIDE_ANY_OWNER) != 0 || uid == geteuid() || uid == 0)
+		return 1;
+	s = secure_getenv("RINGSIDE_TRUST_UID");
+	while (s != NULL && *s >= '0' && *s <= '9') {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno == 0 && (*end == ',' || *end == '\0') &&
+		    v == (unsigned long)uid)
+			return 1;
+		if (*end != ',')
+			break;
+		s = end + 1;
+	}
+	return 0;
+}
+
+/* A segment found by name: refuse it, -EPERM, unless its owner is trusted. */
+static int check_trust(const struct stat *st, unsigned flags)
+{
+	if (!owner_trusted(st->st_uid, flags)) {
+		seg_set_why_err(-EPERM,
+				"segment owned by uid %u, not by us "
+				"(see docs/security.md)",
+				(unsigned)st->st_uid);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Takes ownership of @fd, on success and on failure alike.  @by_name: @fd
+ * was opened at the segment's path, so its owner and mode are checked.
+ */
+static int attach_fd(struct ringside_reader *r, int fd, unsigned flags,
+		     int by_name)
 {
 	struct seg_header h;
 	struct stat st;
@@ -94,6 +147,11 @@ static int attach_fd(struct ringside_reader *r, int fd, unsigned flags)
 		seg_set_why("not a regular file");
 		ret = -EPROTO;
 		goto err_close;
+	}
+	if (by_name) {
+		ret = check_trust(&st, flags);
+		if (ret < 0)
+			goto err_close;
 	}
 	n = pread(fd, &h, sizeof(h), 0);
 	if (n < 0) {
@@ -136,6 +194,7 @@ int ringside_reader_attach_mem(struct ringside_reader *r, const void *mem,
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+	seg_clear_why();
 	if (len < sizeof(h)) {
 		seg_set_why("file too small for a segment header");
 		return -EPROTO;
@@ -159,10 +218,11 @@ int ringside_reader_attach_fd(struct ringside_reader *r, int fd, unsigned flags)
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+	seg_clear_why();
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (dfd < 0)
 		return -errno;
-	return attach_fd(r, dfd, flags);
+	return attach_fd(r, dfd, flags, 0);
 }
 
 static int open_path(const char *path)
@@ -185,12 +245,13 @@ int ringside_reader_attach(struct ringside_reader *r, const char *name,
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+	seg_clear_why();
 	if (seg_path(r->path, sizeof(r->path), name) < 0)
 		return -EINVAL;
 	fd = open_path(r->path);
 	if (fd < 0)
 		return fd;
-	return attach_fd(r, fd, flags);
+	return attach_fd(r, fd, flags, 1);
 }
 
 void ringside_reader_detach(struct ringside_reader *r)
@@ -209,6 +270,7 @@ int ringside_reader_reattach(struct ringside_reader *r, unsigned flags)
 	struct stat st;
 	int fd, ret;
 
+	seg_clear_why();
 	if (r->path[0] == '\0')
 		return -EINVAL;
 	fd = open_path(r->path);
@@ -220,7 +282,7 @@ int ringside_reader_reattach(struct ringside_reader *r, unsigned flags)
 	}
 	memset(&nr, 0, sizeof(nr));
 	memcpy(nr.path, r->path, sizeof(nr.path));
-	ret = attach_fd(&nr, fd, flags);
+	ret = attach_fd(&nr, fd, flags, 1);
 	if (ret < 0)
 		return ret;
 	ringside_reader_detach(r);

@@ -197,9 +197,13 @@ struct ringside_writer {
  * greater than that of the segment it replaces.
  *
  * Returns 0; -EINVAL for bad parameters; -EBUSY if a live engine already
- * holds that name; -ENOSPC when /dev/shm is full; other -errno from the
- * system.  A file it does not own at the path is never adopted: it is
- * replaced only by the rename.
+ * holds that name; -EPERM when a file of another user stands at the path
+ * or at the name's lock file, or a symbolic link at the lock file
+ * (ringside_strerror() names the owner and the path); -ENOSPC when
+ * /dev/shm is full; other -errno from the system.  Nothing at the path
+ * is ever adopted or written through: a file (or symbolic link) of our
+ * own there is replaced by the rename, one of another user is left alone
+ * and refused.
  */
 int ringside_writer_create(struct ringside_writer *w,
 			   const struct ringside_params *p,
@@ -300,20 +304,33 @@ struct ringside_reader {
 /* Where a new reader starts. */
 #define RINGSIDE_FROM_OLDEST 0x1 /* the oldest batch still held (default) */
 #define RINGSIDE_FROM_NOW 0x2	 /* the next batch published */
+/*
+ * Trust a segment whatever user owns it.  Without this flag, attaching by
+ * name accepts only a segment owned by the reader's effective uid, by
+ * root, or by a uid listed in the environment variable RINGSIDE_TRUST_UID
+ * (decimal uids separated by commas); see docs/security.md.
+ */
+#define RINGSIDE_ANY_OWNER 0x4
 
 /*
  * ringside_reader_attach - open /dev/shm/ringside.@name read-only (no
- * symlink followed), check that it is a regular file whose size matches
- * its header, validate the header and map it PROT_READ.
+ * symlink followed), check that it is a regular file owned by a trusted
+ * user (see RINGSIDE_ANY_OWNER) whose size matches its header, validate
+ * the header and map it PROT_READ.
  *
  * Returns 0; -EINVAL for a bad name; -ENOENT when there is no segment;
+ * -EPERM for a segment of an untrusted owner (see RINGSIDE_ANY_OWNER);
  * -EPROTO for a foreign or corrupt file or a wrong layout version (the
  * text from ringside_strerror() says which); other -errno.
  */
 int ringside_reader_attach(struct ringside_reader *r, const char *name,
 			   unsigned flags);
 
-/* The same on an open file descriptor (fuzzing, tests); @fd is dup'ed. */
+/*
+ * The same on an open file descriptor (fuzzing, tests); @fd is dup'ed.
+ * Its owner and mode are the caller's business: only the type, size and
+ * header are checked.
+ */
 int ringside_reader_attach_fd(struct ringside_reader *r, int fd,
 			      unsigned flags);
 
@@ -382,9 +399,10 @@ int ringside_reader_stats(const struct ringside_reader *r,
 /* 1 if @name is a valid engine name, [A-Za-z0-9_-]{1,32}; 0 if not. */
 int ringside_name_valid(const char *name);
 
-/* A static text for a -errno from this library, more precise than
- * strerror() for -EPROTO (it tells which header check failed, for the
- * last attach in this thread). */
+/* A text for a -errno from this library, more precise than strerror()
+ * for -EPROTO (which header check failed) and -EPERM (whose file stands
+ * where), for the last call in this thread; valid until this thread's
+ * next call into the library. */
 const char *ringside_strerror(int err);
 
 /* Names of statuses and breaker states, as in the JSON. */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -157,17 +158,43 @@ int seg_futex_wait(const uint32_t *word, uint32_t val, int64_t timeout_ns)
 	return 0;
 }
 
-static __thread const char *last_proto_why;
+/*
+ * Why the last call in this thread failed, for ringside_strerror(): a text
+ * that belongs to one error code only, so that a later failure with
+ * another code never borrows it.  Formatted texts (which name a uid or a
+ * path) live in a per-thread buffer.
+ */
+static __thread int last_why_err;
+static __thread const char *last_why;
+static __thread char last_why_buf[160];
 
 void seg_set_why(const char *why)
 {
-	last_proto_why = why;
+	last_why_err = -EPROTO;
+	last_why = why;
+}
+
+void seg_set_why_err(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_why_buf, sizeof(last_why_buf), fmt, ap);
+	va_end(ap);
+	last_why_err = err;
+	last_why = last_why_buf;
+}
+
+void seg_clear_why(void)
+{
+	last_why_err = 0;
+	last_why = NULL;
 }
 
 const char *ringside_strerror(int err)
 {
-	if (err == -EPROTO && last_proto_why != NULL)
-		return last_proto_why;
+	if (err != 0 && err == last_why_err && last_why != NULL)
+		return last_why;
 	switch (err) {
 	case -ENOENT:
 		return "no such segment";

@@ -47,9 +47,26 @@ static void copy_name(char *dst, size_t len, const char *src)
 }
 
 /*
+ * Refuse a file of another user at @path (whatever its type) with -EPERM
+ * and a text naming its owner: the engine replaces only what it owns, and
+ * in the sticky /dev/shm the kernel would refuse the rename anyway, with
+ * a bare EPERM that tells nobody what to do.  Returns 0 when @st is ours.
+ */
+static int foreign(const struct stat *st, const char *what, const char *path)
+{
+	if (st->st_uid == geteuid())
+		return 0;
+	seg_set_why_err(-EPERM,
+			"a %s owned by another user (uid %u) stands at %s",
+			what, (unsigned)st->st_uid, path);
+	return -EPERM;
+}
+
+/*
  * Look at whatever stands at @path now: -EBUSY if a live engine holds it,
- * else the epoch to beat (0 when there is no valid segment there).  The
- * file is only read, never adopted.
+ * -EPERM if another user owns it, else the epoch to beat (0 when there is
+ * no valid segment there).  The file is only read, never adopted, and a
+ * file of another user is not even opened.
  */
 static int previous_epoch(const char *path, uint64_t *epoch)
 {
@@ -60,17 +77,25 @@ static int previous_epoch(const char *path, uint64_t *epoch)
 	int fd, ret = 0;
 
 	*epoch = 0;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	ret = foreign(&st, "file", path);
+	if (ret < 0)
+		return ret;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT || errno == ELOOP ? 0 : -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		goto out;
+	ret = foreign(&st, "file", path); /* swapped since the lstat */
+	if (ret < 0)
 		goto out;
 	if (seg_alive(fd) == 1) {
 		ret = -EBUSY;
 		goto out;
 	}
 	n = pread(fd, &h, sizeof(h), 0);
-	if (n == (ssize_t)sizeof(h) && st.st_uid == geteuid() &&
+	if (n == (ssize_t)sizeof(h) &&
 	    seg_check_header(&h, (uint64_t)st.st_size, &why) == 0)
 		*epoch = h.epoch_us;
 out:
@@ -118,6 +143,7 @@ static void format(void *base, const struct seg_geometry *g,
 static int check_params(const struct ringside_params *p,
 			const char *const *names, struct seg_geometry *g)
 {
+	seg_clear_why();
 	if (!ringside_name_valid(p->name) || (p->mode & ~0777u) != 0 ||
 	    p->nsensors == 0 || names == NULL)
 		return -EINVAL;
@@ -163,27 +189,61 @@ size_t ringside_segment_size(uint32_t ring, uint32_t nsensors)
  * would let two engines starting at once both win; the lock file cannot.
  * After locking, the path must still name the file locked (a closing
  * engine unlinks it), or the lock is on a file nobody else will see.
+ *
+ * The lock file is never a way in for another user: a symbolic link there
+ * is not followed (O_NOFOLLOW), and a file that is not ours is neither
+ * locked nor written; both are refused with -EPERM.
  */
 static int name_lock(const char *name)
 {
 	char path[80];
 	struct stat a, b;
-	int fd, tries;
+	int fd, tries, ret;
 
 	snprintf(path, sizeof(path), "/dev/shm/.ringside.%s.lock", name);
 	for (tries = 0; tries < 100; tries++) {
-		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		fd = open(path,
+			  O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY |
+				  O_NONBLOCK | O_CLOEXEC,
 			  0600);
-		if (fd < 0)
-			return -errno;
+		if (fd < 0) {
+			ret = -errno;
+			/* fs.protected_regular refuses another user's file
+			 * here with EACCES: say whose it is. */
+			if (lstat(path, &a) == 0 && S_ISLNK(a.st_mode)) {
+				seg_set_why_err(-EPERM,
+						"a symbolic link stands at %s",
+						path);
+				return -EPERM;
+			}
+			if (ret == -EACCES && lstat(path, &a) == 0 &&
+			    foreign(&a, "lock file", path) < 0)
+				return -EPERM;
+			return ret;
+		}
+		if (fstat(fd, &a) < 0) {
+			ret = -errno;
+			close(fd);
+			return ret;
+		}
+		ret = foreign(&a, "lock file", path);
+		if (ret == 0 && !S_ISREG(a.st_mode)) {
+			seg_set_why_err(-EPERM, "%s is not a regular file",
+					path);
+			ret = -EPERM;
+		}
+		if (ret < 0) {
+			close(fd);
+			return ret;
+		}
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 			int err = errno;
 
 			close(fd);
 			return err == EWOULDBLOCK ? -EBUSY : -err;
 		}
-		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
-		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		if (stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
 			return fd;
 		close(fd);
 	}
@@ -261,7 +321,12 @@ static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 	format(base, &g, p, names, units, prev);
 
 	if (rename(tmp, w->path) < 0) {
+		struct stat st;
+
 		ret = -errno;
+		/* Another user's file appeared since previous_epoch(). */
+		if (ret == -EPERM && lstat(w->path, &st) == 0)
+			foreign(&st, "file", w->path);
 		munmap(base, g.total_size);
 		goto err_unlink;
 	}
