@@ -185,7 +185,7 @@ $(O)/tests/tool_%: tests/tool_%.c $(LIB_A) | $(O)/tests
 DEB_PACKAGES := gcc make pkg-config liburing-dev libcriterion-dev \
 	libinih-dev libncurses-dev libmicrohttpd-dev libfuse3-dev fuse3 \
 	clang-format python3 tmux gnuplot-nox clang libclang-rt-14-dev \
-	faketime
+	faketime valgrind
 # promtool checks the exporter's output; its package recommends much that
 # the tests do not need.
 DEB_PACKAGES_NORECOMMENDS := prometheus
@@ -232,6 +232,17 @@ bench: deps all
 
 bench-full: deps all
 	$(Q)$(BENCH_ENV) $(O)/bin/ringside-bench --full --out bench/results
+
+# ringside-soak (bench/soak.c, docs/soak.md): RSS, fds and lateness of
+# ringsided on 2000 sensors, 20% faulty, for SOAK_MINUTES.
+SOAK_MINUTES ?= 30
+soak: all
+	$(Q)$(O)/bin/ringside-soak --minutes $(SOAK_MINUTES) --csv $(O)/soak.csv
+
+# valgrind memcheck of a 30 s run with every source kind (skips without
+# valgrind).
+memcheck: all
+	$(Q)sh tests/memcheck.sh $(O)
 
 # Fuzzing (libFuzzer): each tests/fuzz/fuzz_NAME.c is $(O)/fuzz/NAME, built
 # by clang together with the sources it covers, so that they are
@@ -303,7 +314,7 @@ clean:
 # intermediates (which rebuilt them every time and printed after the tests).
 .SECONDARY:
 
-.PHONY: all deps check check-stress demo bench bench-full fuzz format \
-	format-check install clean
+.PHONY: all deps check check-stress demo bench bench-full fuzz soak \
+	memcheck format format-check install clean
 
 -include $(wildcard $(OBJ)/*/*.d $(OBJ)/*/*/*.d $(OBJ)/pic/*/*.d)
