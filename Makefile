@@ -236,8 +236,10 @@ bench-full: deps all
 # ringside-soak (bench/soak.c, docs/soak.md): RSS, fds and lateness of
 # ringsided on 2000 sensors, 20% faulty, for SOAK_MINUTES.
 SOAK_MINUTES ?= 30
+SOAK_FLAGS ?=
 soak: all
-	$(Q)$(O)/bin/ringside-soak --minutes $(SOAK_MINUTES) --csv $(O)/soak.csv
+	$(Q)$(O)/bin/ringside-soak --minutes $(SOAK_MINUTES) --csv $(O)/soak.csv \
+		$(SOAK_FLAGS)
 
 # valgrind memcheck of a 30 s run with every source kind (skips without
 # valgrind).

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "breaker.h"
+#include "common.h"
 #include "config.h"
 #include "ringside.h"
 
@@ -359,14 +360,6 @@ static void bench_child_del(pid_t pid)
 			bench_children[i] = 0;
 }
 
-static uint64_t bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
-
 /* SIGTERM every child, SIGKILL those alive 2 s later, reap them all. */
 static void bench_children_stop(void)
 {
@@ -545,12 +538,6 @@ static int bench_wait(pid_t pid, int out_fd, struct bench_text *out,
 	return status;
 }
 
-static double bench_cpu_us(const struct rusage *ru)
-{
-	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e6 +
-	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec);
-}
-
 /* ---- small helpers ------------------------------------------------------- */
 
 /*
@@ -592,20 +579,6 @@ __attribute__((format(printf, 2, 3))) static void bench_note(struct bench *B,
 		B->nnotes++;
 	bench_progress_end(B);
 	fprintf(stderr, BENCH_NAME ": %s\n", buf);
-}
-
-static int bench_cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int bench_cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* Nearest-rank percentile @p (0..100) of @n sorted values. */
@@ -3537,20 +3510,16 @@ static bool bench_exists(const char *path, int mode)
 static int bench_find_programs(struct bench *B)
 {
 	const char *env = getenv("RINGSIDE_BIN");
-	char bin[PATH_MAX], *slash;
-	ssize_t n;
+	char bin[PATH_MAX];
 	int s;
 
 	if (env != NULL && env[0] != '\0') {
 		snprintf(bin, sizeof(bin), "%s", env);
 	} else {
-		n = readlink("/proc/self/exe", bin, sizeof(bin) - 1);
-		if (n < 0)
-			return -errno;
-		bin[n] = '\0';
-		slash = strrchr(bin, '/');
-		if (slash != NULL)
-			*slash = '\0';
+		int ret = bench_self_dir(bin, sizeof(bin));
+
+		if (ret < 0)
+			return ret;
 	}
 	if (!bench_fmt(B->engine, sizeof(B->engine), "%s/ringsided", bin) ||
 	    !bench_fmt(B->sim, sizeof(B->sim), "%s/ringside-sim", bin))
@@ -3705,12 +3674,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Every measured process and simulator inherits the hard limit. */
+	bench_raise_nofile();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
-		getrlimit(RLIMIT_NOFILE, &rl);
 		B.nofile = rl.rlim_cur;
 	} else {
 		B.nofile = 1024;

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "ringside.h"
 
 #ifndef RINGSIDE_VERSION
@@ -103,14 +104,6 @@ static void cpubench_on_signal(int sig)
 	cpubench_interrupted = 1;
 }
 
-static uint64_t cpubench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
-
 static void cpubench_sleep_until(uint64_t at_ns)
 {
 	struct timespec ts = {
@@ -128,17 +121,6 @@ static void cpubench_child_signals(void)
 {
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-}
-
-/* Raise the open-file limit to the hard limit; children inherit it. */
-static void cpubench_raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 static void cpubench_path(char *buf, size_t len, const struct cpubench_opts *o,
@@ -167,12 +149,6 @@ static int cpubench_reap(pid_t pid, struct rusage *ru)
 			forwarded = true;
 		}
 	}
-}
-
-static double cpubench_cpu_us(const struct rusage *ru)
-{
-	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e6 +
-	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec);
 }
 
 /* ---- the workloads' files ------------------------------------------- */
@@ -285,7 +261,7 @@ static pid_t cpubench_writer_start(const struct cpubench_opts *o,
 				_exit(1);
 			}
 		}
-		next = cpubench_now_ns() + o->period_ns / 2;
+		next = bench_now_ns() + o->period_ns / 2;
 		if (write(ready[1], &next, sizeof(next)) != sizeof(next))
 			_exit(1);
 		close(ready[1]);
@@ -425,7 +401,7 @@ static int cpubench_run_engine(const struct cpubench_opts *o,
 		unlink(seg); /* whatever it left */
 		return -ECHILD;
 	}
-	out->cpu_us = cpubench_cpu_us(&ru);
+	out->cpu_us = bench_cpu_us(&ru);
 	return cpubench_count_batches(name, out);
 }
 
@@ -485,7 +461,7 @@ static void cpubench_baseline_child(const struct cpubench_opts *o,
 			_exit(1);
 		}
 	}
-	start = cpubench_now_ns();
+	start = bench_now_ns();
 	end = start + (uint64_t)(o->duration_s * 1e9);
 	next = start + o->period_ns;
 	if (writer_ns != 0) {
@@ -498,7 +474,7 @@ static void cpubench_baseline_child(const struct cpubench_opts *o,
 	}
 	for (; next <= end; next += o->period_ns) {
 		cpubench_sleep_until(next);
-		if (cpubench_now_ns() > next + o->period_ns)
+		if (bench_now_ns() > next + o->period_ns)
 			run.missed++; /* a whole period late: counted, run */
 		for (i = 0; i < o->sensors; i++) {
 			ssize_t n;
@@ -559,7 +535,7 @@ static int cpubench_run_baseline(const struct cpubench_opts *o,
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    n != (ssize_t)sizeof(run))
 		return -ECHILD;
-	run.cpu_us = cpubench_cpu_us(&ru);
+	run.cpu_us = bench_cpu_us(&ru);
 	*out = run;
 	return 0;
 }
@@ -589,18 +565,11 @@ static int cpubench_measure(const struct cpubench_opts *o,
 	return ret;
 }
 
-static int cpubench_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Median, min and max of @n values (sorted in place). */
 static void cpubench_stats(double *v, uint32_t n, double *med, double *lo,
 			   double *hi)
 {
-	qsort(v, n, sizeof(*v), cpubench_cmp);
+	qsort(v, n, sizeof(*v), bench_cmp_double);
 	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	*lo = v[0];
 	*hi = v[n - 1];
@@ -699,9 +668,9 @@ static int cpubench_parse_workloads(const char *list, unsigned *mask)
 static int cpubench_find_engine(struct cpubench_opts *o)
 {
 	const char *env = getenv("RINGSIDE_BIN");
-	char self[PATH_MAX], *slash;
+	char self[PATH_MAX];
 	struct stat st;
-	ssize_t n;
+	int ret;
 
 	if (o->engine[0] != '\0')
 		return access(o->engine, X_OK) == 0 ? 0 : -errno;
@@ -713,13 +682,9 @@ static int cpubench_find_engine(struct cpubench_opts *o)
 			snprintf(o->engine, sizeof(o->engine), "%s", env);
 		return access(o->engine, X_OK) == 0 ? 0 : -errno;
 	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return -errno;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (slash != NULL)
-		*slash = '\0';
+	ret = bench_self_dir(self, sizeof(self));
+	if (ret < 0)
+		return ret;
 	if (snprintf(o->engine, sizeof(o->engine), "%s/ringsided", self) >=
 	    (int)sizeof(o->engine))
 		return -ENAMETOOLONG;
@@ -817,7 +782,7 @@ int main(int argc, char **argv)
 			o.engine, strerror(-ret));
 		return 1;
 	}
-	cpubench_raise_nofile();
+	bench_raise_nofile();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur < (rlim_t)o.sensors + 64) {
 		fprintf(stderr,

@@ -44,12 +44,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "ringside.h"
 
 #ifndef RINGSIDE_VERSION
@@ -104,74 +104,9 @@ struct hb_result {
 	bool died;			 /* the segment said the engine died */
 };
 
-static uint64_t hb_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
-}
-
-static void hb_sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static void hb_on_signal(int sig)
 {
 	hb_interrupted = 1;
-}
-
-static int hb_cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* ---- children ----------------------------------------------------------- */
-
-/*
- * Start @argv with stdout on @out_fd and stderr on @err_fd (-1: inherit).
- * The child gets SIGTERM when the bench dies.  Returns the pid or -errno.
- */
-static pid_t hb_spawn(char *const argv[], int out_fd, int err_fd)
-{
-	pid_t parent = getpid(), pid;
-
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
-			_exit(127);
-		if (err_fd >= 0 && dup2(err_fd, STDERR_FILENO) < 0)
-			_exit(127);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Reap @pid within @ms (0: just look).  Returns 1 if reaped, else 0. */
-static int hb_reap(pid_t pid, unsigned ms, int *status)
-{
-	uint64_t until = hb_now_ns() + (uint64_t)ms * 1000000;
-
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return 1;
-		if (hb_now_ns() >= until)
-			return 0;
-		hb_sleep_ms(2);
-	}
 }
 
 /* ---- the FUSE file system ----------------------------------------------- */
@@ -231,7 +166,7 @@ static int hb_fuse_start(struct hb_env *env)
 	snprintf(slow, sizeof(slow), "%d", HB_SLOW_MS);
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return -errno;
-	pid = hb_spawn(argv, pipefd[1], -1);
+	pid = bench_fork_exec(argv, pipefd[1], -1, SIGTERM);
 	close(pipefd[1]);
 	if (pid < 0) {
 		close(pipefd[0]);
@@ -270,15 +205,15 @@ static void hb_fuse_stop(struct hb_env *env)
 	if (env->fuse_pid <= 0)
 		return;
 	kill(env->fuse_pid, SIGTERM);
-	if (!hb_reap(env->fuse_pid, EXIT_WAIT_MS, &status)) {
+	if (!bench_reap(env->fuse_pid, EXIT_WAIT_MS, &status)) {
 		kill(env->fuse_pid, SIGKILL);
-		hb_reap(env->fuse_pid, EXIT_WAIT_MS, &status);
+		bench_reap(env->fuse_pid, EXIT_WAIT_MS, &status);
 		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (access(argv[0], X_OK) != 0)
 			argv[0] = "/usr/bin/fusermount3";
-		pid = hb_spawn(argv, devnull, devnull);
+		pid = bench_fork_exec(argv, devnull, devnull, SIGTERM);
 		if (pid > 0)
-			hb_reap(pid, EXIT_WAIT_MS, &status);
+			bench_reap(pid, EXIT_WAIT_MS, &status);
 		if (devnull >= 0)
 			close(devnull);
 	}
@@ -384,24 +319,6 @@ static int hb_config(const struct hb_env *env, const struct hb_scenario *sc,
 	return ret;
 }
 
-/* Threads of @pid, from /proc; 0 if unknown. */
-static unsigned hb_threads(pid_t pid)
-{
-	char path[64], line[128];
-	unsigned n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Threads: %u", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /* ---- one scenario ------------------------------------------------------- */
 
 struct hb_collect {
@@ -464,26 +381,6 @@ static int hb_drain(struct ringside_reader *r, struct hb_collect *c,
 	return rc;
 }
 
-/* Attach to the engine's segment once it is there. */
-static int hb_attach(struct ringside_reader *r, const char *name, pid_t pid)
-{
-	uint64_t until = hb_now_ns() + (uint64_t)START_WAIT_MS * 1000000;
-	int status, ret;
-
-	for (;;) {
-		ret = ringside_reader_attach(r, name, RINGSIDE_FROM_OLDEST);
-		if (ret != -ENOENT)
-			return ret;
-		if (hb_reap(pid, 0, &status))
-			return -ECHILD;
-		if (hb_interrupted)
-			return -EINTR;
-		if (hb_now_ns() >= until)
-			return -ETIMEDOUT;
-		hb_sleep_ms(5);
-	}
-}
-
 /*
  * SIGTERM the engine and time its exit.  A thread blocked in a FUSE read
  * holds the exit up; after EXIT_WAIT_MS the hang is released, then the
@@ -498,27 +395,27 @@ static void hb_engine_stop(struct hb_env *env, pid_t pid, uint64_t t_kill,
 	res->exit_ms = -1;
 	if (!signalled)
 		kill(pid, SIGTERM);
-	since = hb_now_ns() - t_kill;
+	since = bench_now_ns() - t_kill;
 	left_ns = since < (uint64_t)EXIT_WAIT_MS * 1000000
 			  ? (uint64_t)EXIT_WAIT_MS * 1000000 - since
 			  : 0;
-	if (hb_reap(pid, (unsigned)(left_ns / 1000000), &status)) {
-		res->exit_ms = (int)((hb_now_ns() - t_kill) / 1000000);
+	if (bench_reap(pid, (unsigned)(left_ns / 1000000), &status)) {
+		res->exit_ms = (int)((bench_now_ns() - t_kill) / 1000000);
 		res->exit_status = status;
 		return;
 	}
 	if (hb_fuse_write(env, "release", "1\n") == 0 &&
-	    hb_reap(pid, EXIT_WAIT_MS, &status)) {
-		res->exit_ms = (int)((hb_now_ns() - t_kill) / 1000000);
+	    bench_reap(pid, EXIT_WAIT_MS, &status)) {
+		res->exit_ms = (int)((bench_now_ns() - t_kill) / 1000000);
 		res->exit_released = true;
 		res->exit_status = status;
 		return;
 	}
 	kill(pid, SIGKILL);
-	if (!hb_reap(pid, EXIT_WAIT_MS, &status)) {
+	if (!bench_reap(pid, EXIT_WAIT_MS, &status)) {
 		/* Still inside a FUSE read: end the file system. */
 		hb_fuse_stop(env);
-		hb_reap(pid, EXIT_WAIT_MS, &status);
+		bench_reap(pid, EXIT_WAIT_MS, &status);
 	}
 	res->exit_status = status;
 }
@@ -534,7 +431,7 @@ static int hb_run(struct hb_env *env, const struct hb_scenario *sc,
 	bool attached = false, stopping = false;
 	unsigned hung;
 	pid_t pid;
-	int logfd, ev, ret;
+	int logfd, ev, ret, status;
 
 	memset(res, 0, sizeof(*res));
 	snprintf(name, sizeof(name), "hangbench%d-%s", (int)getpid(), sc->name);
@@ -548,12 +445,13 @@ static int hb_run(struct hb_env *env, const struct hb_scenario *sc,
 	logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (logfd < 0)
 		return -errno;
-	pid = hb_spawn(argv, logfd, logfd);
+	pid = bench_fork_exec(argv, logfd, logfd, SIGTERM);
 	close(logfd);
 	if (pid < 0)
 		return (int)pid;
 
-	ret = hb_attach(&r, name, pid);
+	ret = bench_attach_wait(&r, name, pid, START_WAIT_MS, &hb_interrupted,
+				&status);
 	if (ret < 0)
 		goto err_engine;
 	attached = true;
@@ -566,7 +464,7 @@ static int hb_run(struct hb_env *env, const struct hb_scenario *sc,
 		ret = -ENOMEM;
 		goto err_engine;
 	}
-	t_end = hb_now_ns() + (uint64_t)(env->seconds * 1e9);
+	t_end = bench_now_ns() + (uint64_t)(env->seconds * 1e9);
 	for (;;) {
 		uint64_t now;
 
@@ -581,10 +479,11 @@ static int hb_run(struct hb_env *env, const struct hb_scenario *sc,
 		if (ev == RINGSIDE_CLOSED || ev == RINGSIDE_DEAD ||
 		    ev == RINGSIDE_REPLACED)
 			break;
-		now = hb_now_ns();
+		now = bench_now_ns();
 		if (!stopping && (now >= t_end || hb_interrupted)) {
 			/* The counters as they stand, then stop. */
-			res->threads = hb_threads(pid);
+			res->threads =
+				(unsigned)bench_proc_status(pid, "Threads");
 			if (sc->fault != NULL &&
 			    hb_fuse_stats(env, &slow1, &hang1,
 					  &res->fault_hung) == 0)
@@ -610,10 +509,10 @@ static int hb_run(struct hb_env *env, const struct hb_scenario *sc,
 		free(ss);
 	}
 	if (!stopping)
-		t_kill = hb_now_ns();
+		t_kill = bench_now_ns();
 	hb_engine_stop(env, pid, t_kill, stopping, res);
 	if (c.nlat > 0) {
-		qsort(c.lat, c.nlat, sizeof(*c.lat), hb_cmp_u64);
+		qsort(c.lat, c.nlat, sizeof(*c.lat), bench_cmp_u64);
 		res->p50_ns = c.lat[(c.nlat - 1) / 2];
 		res->p99_ns = c.lat[(c.nlat * 99 + 99) / 100 - 1];
 		res->max_ns = c.lat[c.nlat - 1];
@@ -623,7 +522,7 @@ static int hb_run(struct hb_env *env, const struct hb_scenario *sc,
 
 err_engine:
 	if (!stopping)
-		t_kill = hb_now_ns();
+		t_kill = bench_now_ns();
 	hb_engine_stop(env, pid, t_kill, stopping, res);
 out:
 	if (attached)
@@ -705,19 +604,6 @@ static void hb_print_detail(const struct hb_scenario *sc,
 		       : "-");
 }
 
-/* DIR/NAME into @out if executable; @dir from @env or @fallback. */
-static int hb_find(char *out, size_t len, const char *env_name,
-		   const char *fallback, const char *name)
-{
-	const char *dir = getenv(env_name);
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = fallback;
-	if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
-		return -ENAMETOOLONG;
-	return access(out, X_OK) == 0 ? 0 : -errno;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -769,8 +655,7 @@ int main(int argc, char **argv)
 	char self[PATH_MAX], bindir[PATH_MAX], testdir[PATH_MAX + 16];
 	struct sigaction sa;
 	unsigned i, done = 0;
-	char *end, *slash;
-	ssize_t n;
+	char *end;
 	int c, ret, status = 1;
 
 	while ((c = getopt_long(argc, argv, "s:kfhV", opts, NULL)) != -1) {
@@ -808,27 +693,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0) {
+	ret = bench_self_dir(self, sizeof(self));
+	if (ret < 0) {
 		fprintf(stderr, "ringside-hangbench: /proc/self/exe: %s\n",
-			strerror(errno));
+			strerror(-ret));
 		return 1;
 	}
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	*slash = '\0';
 	snprintf(bindir, sizeof(bindir), "%s", self);
 	snprintf(testdir, sizeof(testdir), "%s/../tests", self);
-	if (hb_find(env.engine, sizeof(env.engine), "RINGSIDE_BIN", bindir,
-		    "ringsided") < 0) {
+	if (bench_find(env.engine, sizeof(env.engine), "RINGSIDE_BIN", bindir,
+		       "ringsided") < 0) {
 		fprintf(stderr,
 			"ringside-hangbench: no ringsided at %s (set "
 			"RINGSIDE_BIN)\n",
 			env.engine);
 		return 1;
 	}
-	if (hb_find(env.tool, sizeof(env.tool), "RINGSIDE_TESTS", testdir,
-		    "tool_fuse") < 0) {
+	if (bench_find(env.tool, sizeof(env.tool), "RINGSIDE_TESTS", testdir,
+		       "tool_fuse") < 0) {
 		fprintf(stderr,
 			"ringside-hangbench: no tool_fuse at %s (set "
 			"RINGSIDE_TESTS; make build/tests/tool_fuse)\n",

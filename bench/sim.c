@@ -44,7 +44,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +52,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 #ifndef RINGSIDE_VERSION
 #define RINGSIDE_VERSION "unknown"
@@ -2037,14 +2038,10 @@ static int sim_parse_args(struct sim *s, int argc, char **argv)
 static int sim_init(struct sim *s)
 {
 	sigset_t mask;
-	struct rlimit rl;
 	int err;
 
 	/* Thousands of feeds and their clients need descriptors. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	bench_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
