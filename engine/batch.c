@@ -6,6 +6,21 @@
 
 #include "batch.h"
 
+void engine_result_end(struct engine_result *res, uint64_t tick, int error,
+		       double value, unsigned attempts, uint64_t start_ns,
+		       uint64_t now)
+{
+	uint64_t us = (now - start_ns) / 1000;
+
+	res->tick = tick;
+	res->value = value;
+	res->error = error;
+	res->latency_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	res->attempts = (uint8_t)(attempts > 255 ? 255 : attempts);
+	res->valid = true;
+	res->unpublished = true;
+}
+
 int engine_batch_entry(struct engine_result *res, uint64_t rejected_tick,
 		       uint64_t tick, struct ringside_reading *out)
 {

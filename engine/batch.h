@@ -29,6 +29,16 @@ struct engine_result {
 };
 
 /*
+ * engine_result_end - record a call that started at tick number @tick and
+ * ended, after @attempts attempts, with @error (positive errno, 0 for ok)
+ * and @value; @start_ns and @now are its first attempt's start and its
+ * end.  The result waits for the next batch.
+ */
+void engine_result_end(struct engine_result *res, uint64_t tick, int error,
+		       double value, unsigned attempts, uint64_t start_ns,
+		       uint64_t now);
+
+/*
  * engine_batch_entry - fill @out for tick number @tick from @res (marked
  * published when used); @rejected_tick is the tick at which the breaker
  * last refused a call (UINT64_MAX: never).  Returns 1 if the entry is ok,

@@ -416,16 +416,10 @@ static void call_end(struct engine *e, struct engine_sensor *s, int err,
 {
 	struct ringside_sensor_stats *st = &s->stats;
 	enum engine_breaker_transition t;
-	uint64_t lat = (now - s->call_start_ns) / 1000;
 
 	s->phase = ENGINE_IDLE;
-	s->result.tick = s->call_tick;
-	s->result.value = value;
-	s->result.error = err;
-	s->result.latency_us = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
-	s->result.attempts = (uint8_t)(s->attempt > 255 ? 255 : s->attempt);
-	s->result.valid = true;
-	s->result.unpublished = true;
+	engine_result_end(&s->result, s->call_tick, err, value, s->attempt,
+			  s->call_start_ns, now);
 
 	st->counter[RINGSIDE_SC_CALLS]++;
 	st->counter[RINGSIDE_SC_LATENCY_SUM] += s->result.latency_us;

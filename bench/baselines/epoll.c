@@ -209,16 +209,10 @@ static void call_end(struct loop *l, struct sensor *s, int err, double value,
 		     uint64_t now)
 {
 	enum engine_breaker_transition t;
-	uint64_t lat = (now - s->call_start_ns) / 1000;
 
 	s->phase = PHASE_IDLE;
-	s->result.tick = s->call_tick;
-	s->result.value = value;
-	s->result.error = err;
-	s->result.latency_us = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
-	s->result.attempts = (uint8_t)(s->attempt > 255 ? 255 : s->attempt);
-	s->result.valid = true;
-	s->result.unpublished = true;
+	engine_result_end(&s->result, s->call_tick, err, value, s->attempt,
+			  s->call_start_ns, now);
 
 	/* The breaker wraps the retry: one result per call. */
 	t = engine_breaker_record(s->breaker, &s->ticket, err == 0, now);

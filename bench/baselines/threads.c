@@ -316,7 +316,7 @@ static void *sensor_main(void *p)
 {
 	struct tsensor *s = p;
 	struct engine_breaker_ticket ticket;
-	uint64_t n = 0, now, start, lat, dummy;
+	uint64_t n = 0, now, start, dummy;
 	uint32_t attempts;
 	double value = 0;
 	int err;
@@ -357,17 +357,10 @@ static void *sensor_main(void *p)
 		err = -call(s, &value, &attempts);
 		now = peer_now_ns();
 		engine_breaker_record(s->breaker, &ticket, err == 0, now);
-		lat = (now - start) / 1000;
 
 		pthread_mutex_lock(&col.lock);
-		s->result.tick = n;
-		s->result.value = value;
-		s->result.error = err;
-		s->result.latency_us =
-			lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
-		s->result.attempts = (uint8_t)(attempts > 255 ? 255 : attempts);
-		s->result.valid = true;
-		s->result.unpublished = true;
+		engine_result_end(&s->result, n, err, value, attempts, start,
+				  now);
 		/* The ticks this call overran start no call of this sensor. */
 		n = peer_tick_from(&col.ticks, n + 1, now);
 		open_move(s, n);
