@@ -637,6 +637,12 @@ Test(faults, wall_clock_steps_move_no_tick)
 		     "%llu ticks missed over wall-clock steps",
 		     (unsigned long long)es.counter[RINGSIDE_EC_MISSED_TICKS]);
 	fm_end(&f);
+	/* libfaketime leaves a shared-memory segment and a semaphore named
+	 * after the process it ran in. */
+	snprintf(file, sizeof(file), "/dev/shm/faketime_shm_%d", (int)pid);
+	unlink(file);
+	snprintf(file, sizeof(file), "/dev/shm/sem.faketime_sem_%d", (int)pid);
+	unlink(file);
 }
 
 Test(faults, sigstop_of_the_engine_skips_ticks_and_publishes_none_late)
