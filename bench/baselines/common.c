@@ -519,3 +519,18 @@ int peer_request_send(int fd, const struct engine_config_sensor *c)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return (size_t)n == c->request_len ? 0 : -EAGAIN;
 }
+
+struct engine_breaker *peer_breaker_new(const struct engine_config_sensor *c)
+{
+	struct engine_breaker_config bc = {
+		.failures = c->breaker_failures,
+		.probes = c->breaker_probes,
+		.window_ns = c->breaker_window_ns,
+		.reset_ns = c->breaker_reset_ns,
+	};
+	struct engine_breaker *b = aligned_alloc(64, sizeof(*b));
+
+	if (b != NULL)
+		engine_breaker_init(b, &bc, peer_now_ns());
+	return b;
+}

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "breaker.h"
 #include "config.h"
 #include "frame.h"
 #include "value.h"
@@ -144,6 +145,10 @@ struct peer_addr {
 
 /* True for stream:, and for sockets without `request`. */
 bool peer_is_push(const struct engine_config_sensor *c);
+
+/* A breaker set up from sensor @c's breaker keys (aligned_alloc: free()
+ * it); NULL when out of memory. */
+struct engine_breaker *peer_breaker_new(const struct engine_config_sensor *c);
 
 /* Resolve the address of a tcp: or unix: sensor into @a (once, at start). */
 void peer_addr_resolve(const struct engine_config_sensor *c,

@@ -526,13 +526,6 @@ static int sensors_init(struct loop *l)
 	for (i = 0; i < l->nsensors; i++) {
 		struct sensor *s = &l->sensors[i];
 		const struct engine_config_sensor *c = &l->cfg.sensors[i];
-		struct engine_breaker_config bc = {
-			.failures = c->breaker_failures,
-			.probes = c->breaker_probes,
-			.window_ns = c->breaker_window_ns,
-			.reset_ns = c->breaker_reset_ns,
-		};
-
 		s->cfg = c;
 		s->index = i;
 		s->fd = -1;
@@ -540,10 +533,9 @@ static int sensors_init(struct loop *l)
 		s->push = peer_is_push(c);
 		s->socket = c->source.kind == ENGINE_CONFIG_SOURCE_TCP ||
 			    c->source.kind == ENGINE_CONFIG_SOURCE_UNIX;
-		s->breaker = aligned_alloc(64, sizeof(*s->breaker));
+		s->breaker = peer_breaker_new(c);
 		if (s->breaker == NULL)
 			return -ENOMEM;
-		engine_breaker_init(s->breaker, &bc, peer_now_ns());
 		engine_backoff_rng_seed(&s->rng, seed,
 					engine_backoff_hash(c->name));
 		if (c->source.kind == ENGINE_CONFIG_SOURCE_FILE)

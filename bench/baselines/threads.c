@@ -432,23 +432,15 @@ static int sensors_init(const struct engine_config *cfg)
 	for (i = 0; i < col.nsensors; i++) {
 		struct tsensor *s = &col.sensors[i];
 		const struct engine_config_sensor *c = &cfg->sensors[i];
-		struct engine_breaker_config bc = {
-			.failures = c->breaker_failures,
-			.probes = c->breaker_probes,
-			.window_ns = c->breaker_window_ns,
-			.reset_ns = c->breaker_reset_ns,
-		};
-
 		s->cfg = c;
 		s->fd = -1;
 		s->rejected_tick = UINT64_MAX;
 		s->push = peer_is_push(c);
 		s->socket = c->source.kind == ENGINE_CONFIG_SOURCE_TCP ||
 			    c->source.kind == ENGINE_CONFIG_SOURCE_UNIX;
-		s->breaker = aligned_alloc(64, sizeof(*s->breaker));
+		s->breaker = peer_breaker_new(c);
 		if (s->breaker == NULL)
 			return -ENOMEM;
-		engine_breaker_init(s->breaker, &bc, peer_now_ns());
 		engine_backoff_rng_seed(&s->rng, seed,
 					engine_backoff_hash(c->name));
 		if (c->source.kind == ENGINE_CONFIG_SOURCE_FILE)
