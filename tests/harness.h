@@ -287,6 +287,16 @@ void h_next(struct h_feed *f);
  */
 void h_stats(struct h_feed *f, struct ringside_engine_stats *e,
 	     struct ringside_sensor_stats *s);
+/*
+ * A bound on what a loaded two-core machine may make of the engine's
+ * schedule over @batches: it can deschedule the engine past the 1 ms late
+ * slack, or past a whole period, now and then.  An engine that blocks on
+ * a fault is off time on most ticks, which the bound still catches.
+ */
+#define H_OFF_TIME(batches) (2 + (batches) / 20)
+/* The engine published at most H_OFF_TIME(@f->batches) batches late. */
+void h_expect_timely(const struct h_feed *f,
+		     const struct ringside_engine_stats *e);
 /* Detach the test's reader; called at the end of each test that attaches. */
 void h_done(void);
 

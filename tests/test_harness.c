@@ -1263,6 +1263,20 @@ void h_stats(struct h_feed *f, struct ringside_engine_stats *e,
 	cr_assert_eq(ret, 0, "stats: %s", ringside_strerror(ret));
 }
 
+void h_expect_timely(const struct h_feed *f,
+		     const struct ringside_engine_stats *e)
+{
+	uint64_t late = e->counter[RINGSIDE_EC_LATE];
+
+	if (late > 0)
+		cr_log_info("%llu of %llu batches published late",
+			    (unsigned long long)late,
+			    (unsigned long long)f->batches);
+	cr_assert_leq(late, H_OFF_TIME(f->batches),
+		      "%llu of %llu batches published late",
+		      (unsigned long long)late, (unsigned long long)f->batches);
+}
+
 /*
  * Detach the test's reader; called at the end of each test that attaches.
  * A test ended by an assertion leaves its mapping to the exit of its

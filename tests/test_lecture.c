@@ -21,9 +21,9 @@
  * those a fresh seed would meet (a binomial bound of 4.5 sigma), and
  * $RINGSIDE_TEST_SEED runs the suite on another seed.  Nothing
  * here measures time: the assertions are on statuses, their order, and
- * counters.  "On time" is the engine's own late_batches counter staying 0
- * with a gapless seq, in configurations where every call ends well before
- * its deadline.  The breaker's timings are reported (cr_log_info), never
+ * counters.  "On time" is a gapless seq with the engine's own
+ * late_batches counter within what scheduler noise makes (H_OFF_TIME), in
+ * configurations where every call ends well before its deadline.  The breaker's timings are reported (cr_log_info), never
  * asserted.
  */
 #include <errno.h>
@@ -471,8 +471,7 @@ Test(lecture,
 	cr_assert_eq(st[SVC].counter[RINGSIDE_SC_CALLS], calls);
 	cr_assert_eq(st[SVC].counter[RINGSIDE_SC_CALLS],
 		     ok_before + 3 + probes + ok_after - 1);
-	cr_assert_eq(es.counter[RINGSIDE_EC_LATE], 0, "%llu late batches",
-		     (unsigned long long)es.counter[RINGSIDE_EC_LATE]);
+	h_expect_timely(&f, &es);
 	cr_assert_eq(f.b.seq, f.batches, "a batch missing");
 
 	cr_log_info(
@@ -586,8 +585,7 @@ Test(lecture, five_sensors_with_s3_down_give_every_batch_degraded_4_of_5)
 				   "%s", json);
 	}
 	h_stats(&f, &es, st);
-	cr_assert_eq(es.counter[RINGSIDE_EC_LATE], 0, "%llu late batches",
-		     (unsigned long long)es.counter[RINGSIDE_EC_LATE]);
+	h_expect_timely(&f, &es);
 	cr_assert_eq(es.counter[RINGSIDE_EC_DEGRADED],
 		     es.counter[RINGSIDE_EC_BATCHES]);
 	cr_assert_eq(f.b.seq, f.batches, "a batch missing");
@@ -727,7 +725,6 @@ Test(lecture,
 		     4 * (3 + gone_probes));
 	cr_assert_eq(st[GONE].counter[RINGSIDE_SC_OPENS], 1 + gone_probes);
 	cr_assert_eq(st[GONE].counter[RINGSIDE_SC_FAST_FAILS], gone_open);
-	cr_assert_eq(es.counter[RINGSIDE_EC_LATE], 0, "%llu late batches",
-		     (unsigned long long)es.counter[RINGSIDE_EC_LATE]);
+	h_expect_timely(&f, &es);
 	h_done();
 }
