@@ -184,7 +184,9 @@ int engine_breaker_init(struct engine_breaker *b,
 	atomic_init(&b->transitions, 0);
 	atomic_init(&b->changed_ns, now);
 	atomic_init(&b->fail_seq, 0);
-	for (unsigned i = 0; i < ENGINE_BREAKER_MAX_FAILURES; i++)
+	/* Only the first cfg.failures slots are ever used, and only those
+	 * may exist (engine_breaker_size). */
+	for (unsigned i = 0; i < cfg->failures; i++)
 		atomic_init(&b->fail_ns[i], 0);
 	atomic_init(&b->word, ENGINE_BREAKER_STATE_CLOSED);
 	return 0;

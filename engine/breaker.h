@@ -121,6 +121,19 @@ _Static_assert(offsetof(struct engine_breaker, fail_seq) == 128, "line 2");
 _Static_assert(sizeof(struct engine_breaker) == 8192, "breaker size");
 
 /*
+ * The bytes a breaker of @failures needs, a multiple of 64: the struct up to
+ * its failure history and that many slots of it.  A breaker may live in
+ * that much memory (a slab of them); sizeof covers the largest history.
+ */
+static inline size_t engine_breaker_size(uint32_t failures)
+{
+	size_t n = offsetof(struct engine_breaker, fail_ns) +
+		   (size_t)failures * sizeof(uint64_t);
+
+	return (n + 63) & ~(size_t)63;
+}
+
+/*
  * Check a configuration against the ranges above.  Returns 0, or -EINVAL.
  */
 int engine_breaker_config_check(const struct engine_breaker_config *cfg);

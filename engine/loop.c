@@ -1240,6 +1240,8 @@ static void resolve(struct engine_sensor *s)
 
 static int sensors_init(struct engine *e)
 {
+	size_t slab = 0;
+	char *at = NULL;
 	uint32_t i;
 
 	e->nsensors = (uint32_t)e->cfg->nr_sensors;
@@ -1249,6 +1251,19 @@ static int sensors_init(struct engine *e)
 	e->readings = calloc(e->nsensors, sizeof(*e->readings));
 	if (e->sensors == NULL || e->readings == NULL)
 		return -ENOMEM;
+	/*
+	 * The breakers sit in one slab, each as long as its history needs:
+	 * a few hundred bytes a sensor, one allocation in all.  The first
+	 * sensor's breaker is the slab's start, which sensors_free() frees.
+	 */
+	for (i = 0; i < e->nsensors; i++)
+		slab += engine_breaker_size(
+			e->cfg->sensors[i].breaker_failures);
+	if (e->nsensors > 0) {
+		at = aligned_alloc(64, slab);
+		if (at == NULL)
+			return -ENOMEM;
+	}
 	for (i = 0; i < e->nsensors; i++) {
 		struct engine_sensor *s = &e->sensors[i];
 		const struct engine_config_sensor *c = &e->cfg->sensors[i];
@@ -1264,9 +1279,8 @@ static int sensors_init(struct engine *e)
 		s->fd = -1;
 		s->job.fd = -1;
 		s->rejected_tick = UINT64_MAX;
-		s->breaker = aligned_alloc(64, sizeof(*s->breaker));
-		if (s->breaker == NULL)
-			return -ENOMEM;
+		s->breaker = (struct engine_breaker *)at;
+		at += engine_breaker_size(c->breaker_failures);
 		engine_breaker_init(s->breaker, &bc, engine_now_ns());
 		engine_backoff_rng_seed(&s->rng, (uint64_t)getpid() ^ wall_us(),
 					engine_backoff_hash(c->name));
@@ -1309,10 +1323,11 @@ static void sensors_free(struct engine_sensor *sensors, uint32_t n,
 			close(s->fd);
 		if (s->job.fd >= 0 && !s->job.queued)
 			close(s->job.fd);
-		free(s->breaker);
 		free(s->frame);
 		free(s->dgram);
 	}
+	if (n > 0)
+		free(sensors[0].breaker); /* the slab of them all */
 	free(sensors);
 	free(readings);
 }
@@ -1557,7 +1572,7 @@ static void carry_over(struct engine *e, struct engine_sensor *old,
 		    oc->breaker_probes == c->breaker_probes) {
 			/* Single-threaded here: a plain copy of the words. */
 			memcpy((void *)s->breaker, (void *)old[j].breaker,
-			       sizeof(*s->breaker));
+			       engine_breaker_size(c->breaker_failures));
 			arm_breaker_timer(e, s);
 		}
 	}

@@ -555,3 +555,48 @@ ParameterizedTest(struct sequence_case *c, breaker,
 	cr_assert_eq(stats().opens, c->opens, "\"%s\": %llu opens", c->ops,
 		     (unsigned long long)stats().opens);
 }
+
+/*
+ * A breaker in exactly engine_breaker_size() bytes, as the engine's slab
+ * holds them: a whole open, half-open, closed cycle and a full window of
+ * failures stay inside it (AddressSanitizer would say otherwise).
+ */
+Test(breaker, lives_in_the_bytes_its_history_needs)
+{
+	struct engine_breaker_config cfg = {
+		.failures = 5,
+		.probes = 2,
+		.window_ns = 5 * SEC,
+		.reset_ns = 1 * SEC,
+	};
+	struct engine_breaker_ticket t[2];
+	struct engine_breaker *b;
+	uint64_t i;
+
+	cr_assert_eq(engine_breaker_size(1) % 64, 0);
+	cr_assert_lt(engine_breaker_size(5), 256);
+	cr_assert_eq(engine_breaker_size(ENGINE_BREAKER_MAX_FAILURES),
+		     sizeof(struct engine_breaker));
+	b = aligned_alloc(64, engine_breaker_size(cfg.failures));
+	cr_assert_not_null(b);
+	cr_assert_eq(engine_breaker_init(b, &cfg, 0), 0);
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(engine_breaker_admit(b, i, &t[0]),
+			     ENGINE_BREAKER_ADMIT);
+		cr_assert_eq(engine_breaker_record(b, &t[0], false, i),
+			     ENGINE_BREAKER_NONE);
+	}
+	cr_assert_eq(engine_breaker_admit(b, 4, &t[0]), ENGINE_BREAKER_ADMIT);
+	cr_assert_eq(engine_breaker_record(b, &t[0], false, 4),
+		     ENGINE_BREAKER_OPENED);
+	cr_assert_eq(engine_breaker_admit(b, 5, &t[0]), ENGINE_BREAKER_REJECT);
+	cr_assert_eq(engine_breaker_admit(b, 2 * SEC, &t[0]),
+		     ENGINE_BREAKER_PROBE);
+	cr_assert_eq(engine_breaker_admit(b, 2 * SEC, &t[1]),
+		     ENGINE_BREAKER_PROBE);
+	cr_assert_eq(engine_breaker_record(b, &t[0], true, 2 * SEC),
+		     ENGINE_BREAKER_NONE);
+	cr_assert_eq(engine_breaker_record(b, &t[1], true, 2 * SEC),
+		     ENGINE_BREAKER_CLOSED);
+	free(b);
+}

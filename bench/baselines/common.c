@@ -528,7 +528,8 @@ struct engine_breaker *peer_breaker_new(const struct engine_config_sensor *c)
 		.window_ns = c->breaker_window_ns,
 		.reset_ns = c->breaker_reset_ns,
 	};
-	struct engine_breaker *b = aligned_alloc(64, sizeof(*b));
+	struct engine_breaker *b =
+		aligned_alloc(64, engine_breaker_size(bc.failures));
 
 	if (b != NULL)
 		engine_breaker_init(b, &bc, peer_now_ns());
