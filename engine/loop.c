@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -319,10 +320,22 @@ static void sync_breaker_stats(struct engine_sensor *s)
 	s->stats.counter[RINGSIDE_SC_PROBES] = bs.probes;
 }
 
+/* The engine's CPU time so far, every thread (io-wq workers too). */
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 static void write_stats(struct engine *e, uint64_t now)
 {
 	uint32_t i;
 
+	e->stats.counter[RINGSIDE_EC_CPU_US] = cpu_us();
 	ringside_writer_stats_begin(&e->seg);
 	ringside_writer_engine_set(&e->seg, &e->stats);
 	for (i = 0; i < e->nsensors; i++) {

@@ -155,6 +155,7 @@ enum ringside_engine_counter {
 	RINGSIDE_EC_STARTED_MONO_NS, /* monotonic start time */
 	RINGSIDE_EC_RELOADS,	     /* configuration reloads */
 	RINGSIDE_EC_LATENESS_MAX_NS, /* worst publish - tick */
+	RINGSIDE_EC_CPU_US,	     /* user + system CPU of every thread */
 	RINGSIDE_EC_COUNT,
 	RINGSIDE_EC_SLOTS = 16
 };
