@@ -19,6 +19,13 @@
  * bucket has no upper edge, so a rank there reports its lower edge.
  * clients/python/ringside.py makes the same computation and must agree.
  *
+ * Other programs that work on the engine's batches (ringside-bridge) keep
+ * counters of their own in segments /dev/shm/ringside.NAME@PROGRAM
+ * (ringside_aux_*): each one found is shown after the engine's, with its
+ * state, in every snapshot.  They are extras: one that vanished or cannot
+ * be read is left out, a corrupt one too with a warning on stderr (once
+ * per program), and neither changes the exit status.
+ *
  * The retry success rate is retry_ok over the calls that retried.  No
  * counter holds the latter, but it follows from the others: a call that
  * failed made every attempt the configuration allows, so when the sensor
@@ -27,6 +34,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,6 +52,9 @@
 #define STAT_STATS_PAUSE 20 /* milliseconds between two of them */
 #define STAT_WATCH_MIN 0.1  /* seconds */
 #define STAT_WATCH_MAX 86400.0
+#define STAT_PROGS_MAX 16  /* other programs' segments shown */
+#define STAT_WARNED_MAX 32 /* programs warned about, once each */
+#define STAT_LINE 80	   /* a program's counters wrap at this column */
 
 /* The segment's state as shown: what ringside_reader_state() says once
  * every batch has been taken. */
@@ -71,6 +82,15 @@ struct stat_snap {
 	int valid;
 };
 
+/* The counters of another program, from its own segment. */
+struct stat_prog {
+	char name[RINGSIDE_NAME_MAX + 1];
+	const char *state; /* "running", "stopped" or "dead" */
+	uint32_t n;
+	char keys[RINGSIDE_AUX_MAX][RINGSIDE_AUX_KEY_MAX + 1];
+	uint64_t v[RINGSIDE_AUX_MAX];
+};
+
 struct stat_ctx {
 	/* From the command line. */
 	const char *name;
@@ -83,6 +103,12 @@ struct stat_ctx {
 	uint64_t last_pub_mono_ns; /* newest batch taken, 0: none yet */
 	struct stat_snap cur, prev;
 	int tty; /* stdout is a terminal: watch mode clears it */
+
+	/* Other programs' counters, taken with each snapshot. */
+	struct stat_prog progs[STAT_PROGS_MAX];
+	int nprogs;
+	char warned[STAT_WARNED_MAX][RINGSIDE_NAME_MAX + 1];
+	int nwarned;
 };
 
 static volatile sig_atomic_t stat_stop; /* SIGINT or SIGTERM came */
@@ -99,7 +125,10 @@ static void stat_usage(FILE *f)
 		"Usage: " PROG " NAME [--json] [--watch SECONDS]\n"
 		"Show the engine counters and the per-sensor counters and "
 		"breaker states of the\n"
-		"ringside segment /dev/shm/ringside.NAME.\n"
+		"ringside segment /dev/shm/ringside.NAME, then the counters "
+		"of other programs\n"
+		"(such as ringside-bridge) kept in "
+		"/dev/shm/ringside.NAME@PROGRAM.\n"
 		"\n"
 		"  --json             one JSON object instead of a table\n"
 		"  --watch SECONDS    repeat every SECONDS (0.1 or more), with "
@@ -276,6 +305,96 @@ static int stat_state_of(struct stat_ctx *st, enum stat_state *state)
 	return 0;
 }
 
+/* A program name (at most RINGSIDE_NAME_MAX bytes, as listed) into @dst. */
+static void stat_copy_name(char dst[RINGSIDE_NAME_MAX + 1], const char *src)
+{
+	size_t n = strnlen(src, RINGSIDE_NAME_MAX);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/*
+ * 1 the first time @program is named here: a corrupt segment is reported
+ * once, not at every snapshot of a watch.
+ */
+static int stat_first_warning(struct stat_ctx *st, const char *program)
+{
+	int i;
+
+	for (i = 0; i < st->nwarned; i++)
+		if (strcmp(st->warned[i], program) == 0)
+			return 0;
+	if (st->nwarned < STAT_WARNED_MAX)
+		stat_copy_name(st->warned[st->nwarned++], program);
+	return 1;
+}
+
+/*
+ * Read the counters of @program into @p.  Returns 0, or -errno when it
+ * is not to be shown: gone since it was listed (-ENOENT) or not ours to
+ * read (-EACCES) silently, any other reason with a warning.
+ */
+static int stat_take_prog(struct stat_ctx *st, const char *program,
+			  struct stat_prog *p)
+{
+	struct ringside_aux a;
+	int ret, state = 0, tries;
+	uint32_t i;
+
+	ret = ringside_aux_attach(&a, st->name, program, 0);
+	if (ret == -ENOENT || ret == -EACCES)
+		return ret;
+	if (ret == 0) {
+		for (tries = 0;; tries++) {
+			ret = ringside_aux_read(&a, p->v, a.n);
+			if (ret != -EAGAIN || tries + 1 >= STAT_STATS_TRIES)
+				break;
+			client_sleep_ms(STAT_STATS_PAUSE);
+		}
+		/* A writer stops after its last update: asked afterwards,
+		 * "stopped" never comes with counters older than its last. */
+		state = ringside_aux_state(&a);
+		if (ret == 0 && state < 0)
+			ret = state;
+		p->n = a.n;
+		for (i = 0; ret == 0 && i < a.n; i++)
+			ret = ringside_aux_key(&a, i, p->keys[i]);
+		ringside_aux_detach(&a);
+		if (ret == -EAGAIN)
+			return ret; /* busy: shown again at the next look */
+	}
+	if (ret < 0) {
+		if (stat_first_warning(st, program))
+			fprintf(stderr,
+				PROG ": warning: %s: "
+				     "/dev/shm/ringside.%s@%s: %s\n",
+				st->name, st->name, program,
+				ringside_strerror(ret));
+		return ret;
+	}
+	stat_copy_name(p->name, program);
+	p->state = state == RINGSIDE_CLOSED ? "stopped"
+		   : state == RINGSIDE_DEAD ? "dead"
+					    : "running";
+	return 0;
+}
+
+/* The counters of every other program of the engine, in name order. */
+static void stat_take_progs(struct stat_ctx *st)
+{
+	char names[STAT_PROGS_MAX][RINGSIDE_NAME_MAX + 1];
+	int i, n;
+
+	st->nprogs = 0;
+	n = ringside_aux_list(st->name, names, STAT_PROGS_MAX);
+	if (n > STAT_PROGS_MAX)
+		n = STAT_PROGS_MAX;
+	for (i = 0; i < n; i++)
+		if (stat_take_prog(st, names[i], &st->progs[st->nprogs]) == 0)
+			st->nprogs++;
+}
+
 /*
  * Take a snapshot into @sn.  A live engine's uptime runs to now; a stopped
  * or dead one's to its last batch.  Returns 0, or -EAGAIN when no
@@ -306,6 +425,7 @@ static int stat_take(struct stat_ctx *st, struct stat_snap *sn)
 	if (started != 0 && end > started)
 		sn->uptime_s = (double)(end - started) / 1e9;
 	sn->valid = 1;
+	stat_take_progs(st);
 	return 0;
 }
 
@@ -332,6 +452,76 @@ static void stat_put_quantile(FILE *f, const struct ringside_sensor_stats *s,
 		fputs("null", f);
 	else
 		fprintf(f, "%llu", (unsigned long long)us);
+}
+
+/* Counter @i of @p as text: a key named "breaker" holds a breaker state,
+ * shown by its name as the sensors' are. */
+static const char *stat_prog_value(char *buf, size_t len,
+				   const struct stat_prog *p, uint32_t i,
+				   int quoted)
+{
+	uint64_t v = p->v[i];
+
+	if (strcmp(p->keys[i], "breaker") == 0)
+		snprintf(buf, len, quoted ? "\"%s\"" : "%s",
+			 ringside_breaker_name(v > UINT_MAX ? UINT_MAX
+							    : (unsigned)v));
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+/*
+ * The names of the engine's own members: a program of one of these names
+ * would make a second member of that name, which JSON parsers treat
+ * differently; it is shown in the table only.
+ */
+static int stat_prog_clashes(const char *program)
+{
+	static const char *const own[] = {
+		"engine",	"epoch",	"state",
+		"uptime_s",	"batches",	"degraded_batches",
+		"late_batches", "missed_ticks", "sensors",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strcmp(program, own[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* One member per other program: "bridge":{"state":"running",...}. */
+static void stat_print_progs_json(struct stat_ctx *st)
+{
+	char val[32];
+	uint32_t i;
+	int k;
+
+	for (k = 0; k < st->nprogs; k++) {
+		const struct stat_prog *p = &st->progs[k];
+
+		if (stat_prog_clashes(p->name)) {
+			if (stat_first_warning(st, p->name))
+				fprintf(stderr,
+					PROG ": warning: %s: program %s is "
+					     "left out of the JSON: the "
+					     "engine's object has a member "
+					     "of that name\n",
+					st->name, p->name);
+			continue;
+		}
+		fputs(",\"", stdout);
+		stat_put_name(stdout, p->name);
+		printf("\":{\"state\":\"%s\"", p->state);
+		for (i = 0; i < p->n; i++) {
+			fputs(",\"", stdout);
+			stat_put_name(stdout, p->keys[i]);
+			printf("\":%s",
+			       stat_prog_value(val, sizeof(val), p, i, 1));
+		}
+		putchar('}');
+	}
 }
 
 static void stat_print_json(struct stat_ctx *st, const struct stat_snap *sn)
@@ -379,7 +569,9 @@ static void stat_print_json(struct stat_ctx *st, const struct stat_snap *sn)
 		stat_put_quantile(stdout, &sn->s[i], 0.99);
 		fputs("}}", stdout);
 	}
-	fputs("]}\n", stdout);
+	putchar(']');
+	stat_print_progs_json(st);
+	fputs("}\n", stdout);
 }
 
 /* @part out of @whole as "12.3%", or "-" when @whole is 0. */
@@ -523,6 +715,43 @@ static void stat_print_table(struct stat_ctx *st, const struct stat_snap *sn,
 }
 
 /*
+ * One block per other program, after the sensors:
+ * "bridge (running): published 12  gaps 0  breaker closed", wrapped at
+ * STAT_LINE columns.
+ */
+static void stat_print_progs(const struct stat_ctx *st)
+{
+	char val[32];
+	const char *sep;
+	uint32_t i;
+	int k, col, w;
+
+	for (k = 0; k < st->nprogs; k++) {
+		const struct stat_prog *p = &st->progs[k];
+
+		putchar('\n');
+		stat_put_name(stdout, p->name);
+		col = printf(" (%s):", p->state) + (int)strlen(p->name);
+		sep = " ";
+		for (i = 0; i < p->n; i++) {
+			stat_prog_value(val, sizeof(val), p, i, 0);
+			w = (int)(strlen(sep) + strlen(p->keys[i]) + 1 +
+				  strlen(val));
+			if (col + w > STAT_LINE && i > 0) {
+				putchar('\n');
+				col = 0;
+			}
+			fputs(sep, stdout);
+			stat_put_name(stdout, p->keys[i]);
+			col += w;
+			printf(" %s", val);
+			sep = "  ";
+		}
+		putchar('\n');
+	}
+}
+
+/*
  * Write what is buffered.  Returns -1 to go on, or the exit status: 0
  * when the consumer has gone (EPIPE), 1 on another write error.
  */
@@ -559,6 +788,7 @@ static int stat_print(struct stat_ctx *st, int separate)
 		else if (separate)
 			putchar('\n');
 		stat_print_table(st, &st->cur, pv);
+		stat_print_progs(st);
 	}
 	return stat_flush();
 }

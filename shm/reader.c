@@ -24,8 +24,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -84,48 +82,6 @@ static void adopt(struct ringside_reader *r, const struct seg_header *h,
 }
 
 /*
- * 1 if a segment owned by @uid may be trusted: ours, root's, any with
- * RINGSIDE_ANY_OWNER, or one listed in RINGSIDE_TRUST_UID ("998,1001").
- * secure_getenv: a set-user-ID reader never takes that list from its
- * caller.
- */
-static int owner_trusted(uid_t uid, unsigned flags)
-{
-	const char *s;
-
-	if ((flags & RINGSIDE_ANY_OWNER) != 0 || uid == geteuid() || uid == 0)
-		return 1;
-	s = secure_getenv("RINGSIDE_TRUST_UID");
-	while (s != NULL && *s >= '0' && *s <= '9') {
-		char *end;
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(s, &end, 10);
-		if (errno == 0 && (*end == ',' || *end == '\0') &&
-		    v == (unsigned long)uid)
-			return 1;
-		if (*end != ',')
-			break;
-		s = end + 1;
-	}
-	return 0;
-}
-
-/* A segment found by name: refuse it, -EPERM, unless its owner is trusted. */
-static int check_trust(const struct stat *st, unsigned flags)
-{
-	if (!owner_trusted(st->st_uid, flags)) {
-		seg_set_why_err(-EPERM,
-				"segment owned by uid %u, not by us "
-				"(see docs/security.md)",
-				(unsigned)st->st_uid);
-		return -EPERM;
-	}
-	return 0;
-}
-
-/*
  * Takes ownership of @fd, on success and on failure alike.  @by_name: @fd
  * was opened at the segment's path, so its owner and mode are checked.
  */
@@ -149,7 +105,7 @@ static int attach_fd(struct ringside_reader *r, int fd, unsigned flags,
 		goto err_close;
 	}
 	if (by_name) {
-		ret = check_trust(&st, flags);
+		ret = seg_check_trust(&st, flags);
 		if (ret < 0)
 			goto err_close;
 	}
@@ -225,19 +181,6 @@ int ringside_reader_attach_fd(struct ringside_reader *r, int fd, unsigned flags)
 	return attach_fd(r, dfd, flags, 0);
 }
 
-static int open_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-
-	if (fd >= 0)
-		return fd;
-	if (errno == ELOOP) {
-		seg_set_why("a symbolic link stands in place of the segment");
-		return -EPROTO;
-	}
-	return -errno;
-}
-
 int ringside_reader_attach(struct ringside_reader *r, const char *name,
 			   unsigned flags)
 {
@@ -248,7 +191,7 @@ int ringside_reader_attach(struct ringside_reader *r, const char *name,
 	seg_clear_why();
 	if (seg_path(r->path, sizeof(r->path), name) < 0)
 		return -EINVAL;
-	fd = open_path(r->path);
+	fd = seg_open_ro(r->path);
 	if (fd < 0)
 		return fd;
 	return attach_fd(r, fd, flags, 1);
@@ -273,7 +216,7 @@ int ringside_reader_reattach(struct ringside_reader *r, unsigned flags)
 	seg_clear_why();
 	if (r->path[0] == '\0')
 		return -EINVAL;
-	fd = open_path(r->path);
+	fd = seg_open_ro(r->path);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino) {
@@ -288,18 +231,6 @@ int ringside_reader_reattach(struct ringside_reader *r, unsigned flags)
 	ringside_reader_detach(r);
 	*r = nr;
 	return 0;
-}
-
-/* Load @n bytes of relaxed 64-bit words into @dst (n a multiple of 8). */
-static void load_words(void *dst, const uint64_t *src, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n / 8; i++) {
-		uint64_t v = seg_load_relaxed(&src[i]);
-
-		memcpy((char *)dst + i * 8, &v, 8);
-	}
 }
 
 /* Copy batch @seq if its slot holds it, stable: 1, else 0. */
@@ -322,8 +253,8 @@ static int read_slot(const struct ringside_reader *r, uint64_t seq,
 	b->published_mono_ns = seg_load_relaxed(&slot->published_mono_ns);
 	b->available = seg_load_relaxed(&slot->available);
 	b->flags = seg_load_relaxed(&slot->flags);
-	load_words(readings, (const uint64_t *)(slot + 1),
-		   (size_t)n * sizeof(*readings));
+	seg_load_words(readings, (const uint64_t *)(slot + 1),
+		       (size_t)n * sizeof(*readings));
 	/* The acquire fence keeps every copy above ahead of the second load:
 	 * if the writer began to overwrite any word we copied, this load sees
 	 * the slot's seq changed (pairs with the writer's release fence). */
@@ -502,57 +433,41 @@ pid_t ringside_reader_pid(const struct ringside_reader *r)
 	return r->base != NULL ? header(r)->pid : 0;
 }
 
+/* What ringside_reader_stats() copies under the counters' seqlock. */
+struct reader_stats_copy {
+	const struct ringside_reader *r;
+	struct ringside_engine_stats *e;
+	struct ringside_sensor_stats *s;
+	uint32_t n;
+};
+
+static void reader_stats_copy(void *arg)
+{
+	const struct reader_stats_copy *c = arg;
+	uint32_t i;
+
+	if (c->e != NULL)
+		seg_load_words(c->e->counter, header(c->r)->engine,
+			       sizeof(c->e->counter));
+	for (i = 0; i < c->n; i++) {
+		const struct seg_sensor *t = sensor_at(c->r, i);
+
+		seg_load_words(c->s[i].counter, t->counter,
+			       sizeof(c->s[i].counter));
+		seg_load_words(c->s[i].hist, t->hist, sizeof(c->s[i].hist));
+	}
+}
+
 int ringside_reader_stats(const struct ringside_reader *r,
 			  struct ringside_engine_stats *e,
 			  struct ringside_sensor_stats *s, uint32_t n)
 {
-	const struct seg_header *h = header(r);
-	uint64_t s0;
-	uint32_t i;
-	int tries;
+	struct reader_stats_copy c = { r, e, s, n };
 
 	if (r->base == NULL)
 		return -EINVAL;
 	if (n > r->nsensors)
-		n = r->nsensors;
-	for (tries = 0; tries < 1000; tries++) {
-		/* Seqlock, read side, as for slots: an odd value means the
-		 * writer is in the middle of an update. */
-		s0 = seg_load_acquire(&h->stats_seq);
-		if (s0 & 1) {
-			if (tries > 10)
-				sched_yield();
-			continue;
-		}
-		if (e != NULL)
-			load_words(e->counter, h->engine, sizeof(e->counter));
-		for (i = 0; i < n; i++) {
-			const struct seg_sensor *t = sensor_at(r, i);
-
-			load_words(s[i].counter, t->counter,
-				   sizeof(s[i].counter));
-			load_words(s[i].hist, t->hist, sizeof(s[i].hist));
-		}
-		seg_fence_acquire();
-		if (seg_load_relaxed(&h->stats_seq) == s0)
-			return 0;
-	}
-	/*
-	 * An engine killed in the middle of an update leaves the seqlock odd
-	 * for good: its last counters are still worth reading, and nothing
-	 * will change them again.
-	 */
-	if (r->fd >= 0 && seg_alive(r->fd) == 0) {
-		if (e != NULL)
-			load_words(e->counter, h->engine, sizeof(e->counter));
-		for (i = 0; i < n; i++) {
-			const struct seg_sensor *t = sensor_at(r, i);
-
-			load_words(s[i].counter, t->counter,
-				   sizeof(s[i].counter));
-			load_words(s[i].hist, t->hist, sizeof(s[i].hist));
-		}
-		return 0;
-	}
-	return -EAGAIN;
+		c.n = r->nsensors;
+	return seg_seqlock_read(&header(r)->stats_seq, r->fd, reader_stats_copy,
+				&c);
 }

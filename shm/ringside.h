@@ -395,6 +395,76 @@ int ringside_reader_stats(const struct ringside_reader *r,
 			  struct ringside_engine_stats *e,
 			  struct ringside_sensor_stats *s, uint32_t n);
 
+/* ---- counters of other programs ------------------------------------------ */
+
+/*
+ * A program that works on an engine's batches (ringside-bridge) keeps its
+ * own counters in a small segment of its own, /dev/shm/ringside.NAME@PROGRAM
+ * ('@' is never part of an engine name, so the two cannot clash):
+ * up to RINGSIDE_AUX_MAX named 64-bit counters under one seqlock, alive
+ * while its writer holds an OFD lock on it, as the engine's segment is.
+ * ringside-stat NAME shows every such segment it finds beside the engine's.
+ */
+#define RINGSIDE_AUX_MAX 32
+#define RINGSIDE_AUX_KEY_MAX 31
+
+struct ringside_aux {
+	void *mem;    /* the mapping */
+	size_t size;  /* bytes mapped */
+	int fd;	      /* the writer's liveness lock; the reader's open file */
+	uint32_t n;   /* counters, copied from the header when attaching */
+	int writable; /* 1 for the writer */
+	char path[96];
+};
+
+/*
+ * ringside_aux_create - build /dev/shm/ringside.@name@@program (mode
+ * @mode; @program is [a-z0-9_-]{1,32}) with the @n counters named @keys
+ * (each [a-z0-9_]{1,31}, none twice, and none "state", under which
+ * ringside-stat shows the program's state), all 0, under a temporary name,
+ * lock it and rename it into place.  Returns 0; -EINVAL for a bad name,
+ * program, key or count; -EBUSY when a live writer holds that segment;
+ * other -errno.
+ */
+int ringside_aux_create(struct ringside_aux *a, const char *name,
+			const char *program, const char *const *keys,
+			uint32_t n, mode_t mode);
+/* Updates between _begin and _end are seen all together or not at all. */
+void ringside_aux_begin(struct ringside_aux *a);
+void ringside_aux_set(struct ringside_aux *a, uint32_t i, uint64_t value);
+void ringside_aux_end(struct ringside_aux *a);
+/* Mark the segment stopped (it stays, so a reader sees the last values)
+ * and release it. */
+void ringside_aux_close(struct ringside_aux *a);
+
+/*
+ * ringside_aux_attach - open an existing /dev/shm/ringside.@name@@program
+ * read-only with the owner checks of ringside_reader_attach (@flags may
+ * hold RINGSIDE_ANY_OWNER), validate and map it.  Returns 0, -ENOENT,
+ * -EPERM, -EPROTO (corrupt or foreign), other -errno.
+ */
+int ringside_aux_attach(struct ringside_aux *a, const char *name,
+			const char *program, unsigned flags);
+/* Unmap and close; a writer detached so, without _close, reads as dead. */
+void ringside_aux_detach(struct ringside_aux *a);
+/* Counter @i's name (a NUL-terminated copy into @key), 0 or -EINVAL. */
+int ringside_aux_key(const struct ringside_aux *a, uint32_t i,
+		     char key[RINGSIDE_AUX_KEY_MAX + 1]);
+/* A consistent copy of the first @n counters into @values: 0, or -EAGAIN
+ * when the writer kept changing them. */
+int ringside_aux_read(const struct ringside_aux *a, uint64_t *values,
+		      uint32_t n);
+/* RINGSIDE_TIMEOUT (live), RINGSIDE_CLOSED (stopped cleanly) or
+ * RINGSIDE_DEAD (its writer is gone without stopping). */
+int ringside_aux_state(const struct ringside_aux *a);
+/*
+ * ringside_aux_list - the programs with a counters segment for engine
+ * @name: up to @max names written into @programs, sorted; returns how many
+ * there are (which may exceed @max), or -errno.
+ */
+int ringside_aux_list(const char *name, char programs[][RINGSIDE_NAME_MAX + 1],
+		      int max);
+
 /* ---- helpers ----------------------------------------------------------- */
 
 /* 1 if @name is a valid engine name, [A-Za-z0-9_-]{1,32}; 0 if not. */

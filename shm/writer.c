@@ -17,11 +17,7 @@
  * well-defined one (and one ThreadSanitizer accepts).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -47,22 +43,6 @@ static void copy_name(char *dst, size_t len, const char *src)
 }
 
 /*
- * Refuse a file of another user at @path (whatever its type) with -EPERM
- * and a text naming its owner: the engine replaces only what it owns, and
- * in the sticky /dev/shm the kernel would refuse the rename anyway, with
- * a bare EPERM that tells nobody what to do.  Returns 0 when @st is ours.
- */
-static int foreign(const struct stat *st, const char *what, const char *path)
-{
-	if (st->st_uid == geteuid())
-		return 0;
-	seg_set_why_err(-EPERM,
-			"a %s owned by another user (uid %u) stands at %s",
-			what, (unsigned)st->st_uid, path);
-	return -EPERM;
-}
-
-/*
  * Look at whatever stands at @path now: -EBUSY if a live engine holds it,
  * -EPERM if another user owns it, else the epoch to beat (0 when there is
  * no valid segment there).  The file is only read, never adopted, and a
@@ -74,33 +54,20 @@ static int previous_epoch(const char *path, uint64_t *epoch)
 	struct stat st;
 	const char *why;
 	ssize_t n;
-	int fd, ret = 0;
+	int fd;
 
 	*epoch = 0;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	ret = foreign(&st, "file", path);
-	if (ret < 0)
-		return ret;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	fd = seg_previous(path, &st);
+	if (fd == -ENOENT)
+		return 0;
 	if (fd < 0)
-		return errno == ENOENT || errno == ELOOP ? 0 : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		goto out;
-	ret = foreign(&st, "file", path); /* swapped since the lstat */
-	if (ret < 0)
-		goto out;
-	if (seg_alive(fd) == 1) {
-		ret = -EBUSY;
-		goto out;
-	}
+		return fd;
 	n = pread(fd, &h, sizeof(h), 0);
 	if (n == (ssize_t)sizeof(h) &&
 	    seg_check_header(&h, (uint64_t)st.st_size, &why) == 0)
 		*epoch = h.epoch_us;
-out:
 	close(fd);
-	return ret;
+	return 0;
 }
 
 /* Lay out a fresh segment in @base, which holds g->total_size zeroes. */
@@ -184,92 +151,37 @@ size_t ringside_segment_size(uint32_t ring, uint32_t nsensors)
 }
 
 /*
- * One engine per name: a lock file beside the segment, held (flock) for
- * the engine's life.  Checking the segment's own lock and then renaming
- * would let two engines starting at once both win; the lock file cannot.
- * After locking, the path must still name the file locked (a closing
- * engine unlinks it), or the lock is on a file nobody else will see.
- *
- * The lock file is never a way in for another user: a symbolic link there
- * is not followed (O_NOFOLLOW), and a file that is not ours is neither
- * locked nor written; both are refused with -EPERM.
+ * One engine per name: the name's lock file (seg_name_lock), held for the
+ * engine's life, and removed when it closes.
  */
-static int name_lock(const char *name)
-{
-	char path[80];
-	struct stat a, b;
-	int fd, tries, ret;
-
-	snprintf(path, sizeof(path), "/dev/shm/.ringside.%s.lock", name);
-	for (tries = 0; tries < 100; tries++) {
-		fd = open(path,
-			  O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY |
-				  O_NONBLOCK | O_CLOEXEC,
-			  0600);
-		if (fd < 0) {
-			ret = -errno;
-			/* fs.protected_regular refuses another user's file
-			 * here with EACCES: say whose it is. */
-			if (lstat(path, &a) == 0 && S_ISLNK(a.st_mode)) {
-				seg_set_why_err(-EPERM,
-						"a symbolic link stands at %s",
-						path);
-				return -EPERM;
-			}
-			if (ret == -EACCES && lstat(path, &a) == 0 &&
-			    foreign(&a, "lock file", path) < 0)
-				return -EPERM;
-			return ret;
-		}
-		if (fstat(fd, &a) < 0) {
-			ret = -errno;
-			close(fd);
-			return ret;
-		}
-		ret = foreign(&a, "lock file", path);
-		if (ret == 0 && !S_ISREG(a.st_mode)) {
-			seg_set_why_err(-EPERM, "%s is not a regular file",
-					path);
-			ret = -EPERM;
-		}
-		if (ret < 0) {
-			close(fd);
-			return ret;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int err = errno;
-
-			close(fd);
-			return err == EWOULDBLOCK ? -EBUSY : -err;
-		}
-		if (stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino)
-			return fd;
-		close(fd);
-	}
-	return -EBUSY;
-}
-
 static void name_unlock(struct ringside_writer *w)
 {
-	char path[80];
-
-	if (w->lock_fd < 0)
-		return;
-	snprintf(path, sizeof(path), "/dev/shm/.ringside.%s.lock",
-		 w->path + strlen("/dev/shm/ringside."));
-	unlink(path);
-	close(w->lock_fd);
+	seg_name_unlock(w->path + strlen("/dev/shm/ringside."), w->lock_fd);
 	w->lock_fd = -1;
+}
+
+/* What format() needs, through seg_create(). */
+struct writer_layout {
+	const struct seg_geometry *g;
+	const struct ringside_params *p;
+	const char *const *names;
+	const char *const *units;
+	uint64_t prev_epoch;
+};
+
+static void writer_fill(void *base, void *arg)
+{
+	const struct writer_layout *l = arg;
+
+	format(base, l->g, l->p, l->names, l->units, l->prev_epoch);
 }
 
 static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 			const struct ringside_params *p,
 			const char *const *names, const char *const *units)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	struct seg_geometry g;
-	char tmp[80];
+	struct writer_layout l;
 	uint64_t prev;
 	void *base;
 	int fd, ret;
@@ -288,7 +200,7 @@ static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 			return -EINVAL;
 		prev = old->epoch_us;
 	} else {
-		w->lock_fd = name_lock(p->name);
+		w->lock_fd = seg_name_lock(p->name);
 		if (w->lock_fd < 0)
 			return w->lock_fd;
 		ret = previous_epoch(w->path, &prev);
@@ -296,40 +208,11 @@ static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 			goto err_lock;
 	}
 
-	snprintf(tmp, sizeof(tmp), "/dev/shm/.ringside.%s.XXXXXX", p->name);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
+	l = (struct writer_layout){ &g, p, names, units, prev };
+	ret = seg_create(w->path, p->name, p->mode, g.total_size, writer_fill,
+			 &l, &base, &fd);
+	if (ret < 0)
 		goto err_lock;
-	}
-	if (fchmod(fd, p->mode) < 0)
-		goto err_errno;
-	/* posix_fallocate returns the error rather than setting errno. */
-	ret = posix_fallocate(fd, 0, (off_t)g.total_size);
-	if (ret != 0) {
-		ret = -ret;
-		goto err_unlink;
-	}
-	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
-		goto err_errno;
-	base = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		    0);
-	if (base == MAP_FAILED)
-		goto err_errno;
-
-	/* The file is private until renamed: plain stores suffice here. */
-	format(base, &g, p, names, units, prev);
-
-	if (rename(tmp, w->path) < 0) {
-		struct stat st;
-
-		ret = -errno;
-		/* Another user's file appeared since previous_epoch(). */
-		if (ret == -EPERM && lstat(w->path, &st) == 0)
-			foreign(&st, "file", w->path);
-		munmap(base, g.total_size);
-		goto err_unlink;
-	}
 	w->base = base;
 	w->size = g.total_size;
 	w->fd = fd;
@@ -344,11 +227,6 @@ static int writer_build(struct ringside_writer *w, struct ringside_writer *old,
 	}
 	return 0;
 
-err_errno:
-	ret = -errno;
-err_unlink:
-	unlink(tmp);
-	close(fd);
 err_lock:
 	if (old == NULL)
 		name_unlock(w);
@@ -379,19 +257,6 @@ static struct seg_header *header(struct ringside_writer *w)
 	return w->base;
 }
 
-/* Store @n bytes of @src as relaxed 64-bit words (n a multiple of 8). */
-static void store_words(uint64_t *dst, const void *src, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n / 8; i++) {
-		uint64_t v;
-
-		memcpy(&v, (const char *)src + i * 8, 8);
-		seg_store_relaxed(&dst[i], v);
-	}
-}
-
 int ringside_writer_publish(struct ringside_writer *w, struct ringside_batch *b,
 			    const struct ringside_reading *readings)
 {
@@ -418,8 +283,8 @@ int ringside_writer_publish(struct ringside_writer *w, struct ringside_batch *b,
 	seg_store_relaxed(&slot->available, b->available);
 	seg_store_relaxed(&slot->total, b->total);
 	seg_store_relaxed(&slot->flags, b->flags);
-	store_words((uint64_t *)(slot + 1), readings,
-		    (size_t)w->nsensors * sizeof(*readings));
+	seg_store_words((uint64_t *)(slot + 1), readings,
+			(size_t)w->nsensors * sizeof(*readings));
 
 	/*
 	 * Publish: the release store of the slot's seq orders the data before
@@ -444,20 +309,12 @@ int ringside_writer_publish(struct ringside_writer *w, struct ringside_batch *b,
 
 void ringside_writer_stats_begin(struct ringside_writer *w)
 {
-	struct seg_header *h = header(w);
-
-	/* Odd: an update is under way.  The fence keeps the counter stores
-	 * that follow behind this one, as in the slot's seqlock. */
-	seg_store_relaxed(&h->stats_seq, seg_load_relaxed(&h->stats_seq) + 1);
-	seg_fence_release();
+	seg_seqlock_begin(&header(w)->stats_seq);
 }
 
 void ringside_writer_stats_end(struct ringside_writer *w)
 {
-	struct seg_header *h = header(w);
-
-	/* Even again: the release orders every counter store before it. */
-	seg_store_release(&h->stats_seq, seg_load_relaxed(&h->stats_seq) + 1);
+	seg_seqlock_end(&header(w)->stats_seq);
 }
 
 void ringside_writer_sensor_set(struct ringside_writer *w, uint32_t sensor,
@@ -469,14 +326,14 @@ void ringside_writer_sensor_set(struct ringside_writer *w, uint32_t sensor,
 	if (sensor >= w->nsensors)
 		return;
 	t = (struct seg_sensor *)((char *)w->base + h->sensors_off) + sensor;
-	store_words(t->counter, s->counter, sizeof(s->counter));
-	store_words(t->hist, s->hist, sizeof(s->hist));
+	seg_store_words(t->counter, s->counter, sizeof(s->counter));
+	seg_store_words(t->hist, s->hist, sizeof(s->hist));
 }
 
 void ringside_writer_engine_set(struct ringside_writer *w,
 				const struct ringside_engine_stats *s)
 {
-	store_words(header(w)->engine, s->counter, sizeof(s->counter));
+	seg_store_words(header(w)->engine, s->counter, sizeof(s->counter));
 }
 
 void ringside_writer_abandon(struct ringside_writer *w)

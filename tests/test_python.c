@@ -10,7 +10,10 @@
  * users' contract in their order; a missing segment and an invalid one
  * are clear one-line errors with exit status 1; usage errors exit 2; a
  * stopped or killed engine shows as closed or dead; watch mode prints a
- * snapshot per interval and leaves with 0 on SIGTERM.
+ * snapshot per interval and leaves with 0 on SIGTERM.  The counters of
+ * other programs (/dev/shm/ringside.NAME@PROGRAM, made here with
+ * ringside_aux_create) follow the engine's, in the table, in the JSON and
+ * in Reader.stats() alike, with their state; a corrupt one is a warning.
  *
  * The children, segments and temporary files are the harness's
  * (tests/harness.h): its .fini takes them down whatever the test's
@@ -458,4 +461,252 @@ Test(python, stat_watch_table_shows_the_rates_of_the_last_interval)
 {
 	/* Deltas need a previous snapshot: from the second one on. */
 	tp_watch("", "batches/s", 2);
+}
+
+/* ---- the counters of other programs ------------------------------------ */
+
+static const char *const tp_bridge_keys[] = { "published", "gaps", "breaker" };
+
+/* One consistent update of @a's first @n counters to @v. */
+static void tp_aux_set(struct ringside_aux *a, const uint64_t *v, uint32_t n)
+{
+	uint32_t i;
+
+	ringside_aux_begin(a);
+	for (i = 0; i < n; i++)
+		ringside_aux_set(a, i, v[i]);
+	ringside_aux_end(a);
+}
+
+static void tp_aux_create(struct ringside_aux *a, const char *name,
+			  const char *program, const char *const *keys,
+			  uint32_t n)
+{
+	int ret = ringside_aux_create(a, name, program, keys, n, 0600);
+
+	cr_assert_eq(ret, 0, "%s@%s: %s", name, program,
+		     ringside_strerror(ret));
+}
+
+/*
+ * Beside engine @name, the segments of four other programs: "bridge",
+ * live in this process (published 12, gaps 0, breaker half_open);
+ * "archiver", stopped (files 5); "killed", whose writer, a child, was
+ * killed (lag 3); and "broken", a corrupt file.  A file whose name is no
+ * program's (upper case) is beside them too, and must not be shown.
+ */
+static void tp_programs(const char *name, struct ringside_aux *bridge)
+{
+	static const char *const files[] = { "files" };
+	static const char *const lag[] = { "lag" };
+	char path[128];
+	struct ringside_aux a;
+	int fds[2];
+	char c;
+	pid_t pid;
+
+	tp_aux_create(bridge, name, "bridge", tp_bridge_keys, 3);
+	tp_aux_set(bridge,
+		   (const uint64_t[]){ 12, 0, RINGSIDE_BREAKER_HALF_OPEN }, 3);
+	tp_aux_create(&a, name, "archiver", files, 1);
+	tp_aux_set(&a, (const uint64_t[]){ 5 }, 1);
+	ringside_aux_close(&a);
+
+	cr_assert_eq(pipe(fds), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* The child never asserts: a missing 'r' says it failed. */
+		close(fds[0]);
+		if (ringside_aux_create(&a, name, "killed", lag, 1, 0600) < 0)
+			_exit(2);
+		tp_aux_set(&a, (const uint64_t[]){ 3 }, 1);
+		if (write(fds[1], "r", 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	h_keep_child(pid);
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &c, 1), 1, "the writer child failed");
+	close(fds[0]);
+	h_kill(pid);
+
+	snprintf(path, sizeof(path), "/dev/shm/ringside.%s@broken", name);
+	h_put_text(path, "not a counters segment\n");
+	snprintf(path, sizeof(path), "/dev/shm/ringside.%s@Upper", name);
+	h_put_text(path, "junk\n");
+}
+
+Test(python, stat_table_shows_the_counters_of_other_programs)
+{
+	char prog[PATH_MAX + 32], name[48], out[16384], err[4096];
+	const char *archiver, *bridge, *killed;
+	struct ringside_aux b;
+	int status;
+
+	tp_engine("o", name, sizeof(name), 3);
+	tp_programs(name, &b);
+	h_bin(prog, sizeof(prog), "ringside-stat");
+	status = tp_run((char *const[]){ prog, name, NULL }, "out", "err");
+	h_slurp("out", out, sizeof(out));
+	h_slurp("err", err, sizeof(err));
+	cr_assert_eq(status, 0, "exit %d, stderr: %s", status, err);
+
+	/* After the sensors, in name order, with their state. */
+	archiver = strstr(out, "\n\narchiver (stopped): files 5\n");
+	bridge = strstr(out, "\n\nbridge (running): published 12  gaps 0  "
+			     "breaker half_open\n");
+	killed = strstr(out, "\n\nkilled (dead): lag 3\n");
+	cr_assert(archiver && bridge && killed, "stdout:\n%s", out);
+	cr_assert(strstr(out, "SENSOR") < archiver && archiver < bridge &&
+			  bridge < killed,
+		  "stdout:\n%s", out);
+	cr_assert_null(strstr(out, "broken"), "stdout:\n%s", out);
+	cr_assert_null(strstr(out, "Upper"), "stdout:\n%s", out);
+
+	/* The corrupt one is a warning, one line, and not an error. */
+	cr_assert_not_null(strstr(err, "warning"), "stderr: %s", err);
+	cr_assert_not_null(strstr(err, "@broken: file too small for a "
+				       "counters segment header"),
+			   "stderr: %s", err);
+	cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1,
+		     "not one line: %s", err);
+	ringside_aux_close(&b);
+}
+
+/* The members of the programs of tp_programs(), after the engine's own. */
+static const char stat_programs_check[] =
+	"import json, sys\n"
+	"d = json.load(open(sys.argv[1]))\n"
+	"own = ['engine', 'epoch', 'state', 'uptime_s', 'batches',\n"
+	"       'degraded_batches', 'late_batches', 'missed_ticks', "
+	"'sensors']\n"
+	"assert list(d) == own + ['archiver', 'bridge', 'killed'], list(d)\n"
+	"assert list(d['bridge']) == ['state', 'published', 'gaps', "
+	"'breaker'], d['bridge']\n"
+	"assert d['bridge'] == {'state': 'running', 'published': 12,\n"
+	"                       'gaps': 0, 'breaker': 'half_open'}, "
+	"d['bridge']\n"
+	"assert d['archiver'] == {'state': 'stopped', 'files': 5}, "
+	"d['archiver']\n"
+	"assert d['killed'] == {'state': 'dead', 'lag': 3}, d['killed']\n";
+
+Test(python, stat_json_has_a_member_per_other_program)
+{
+	char prog[PATH_MAX + 32], name[48], out[256], err[4096];
+	struct ringside_aux b;
+	int status;
+
+	tp_need_python();
+	tp_engine("m", name, sizeof(name), 3);
+	tp_programs(name, &b);
+	h_bin(prog, sizeof(prog), "ringside-stat");
+	status = tp_run((char *const[]){ prog, name, "--json", NULL },
+			"stat.json", "stat.err");
+	h_slurp("stat.err", err, sizeof(err));
+	cr_assert_eq(status, 0, "ringside-stat exited %d: %s", status, err);
+	cr_assert_not_null(strstr(err, "@broken"), "stderr: %s", err);
+	h_path(out, sizeof(out), "stat.json");
+	status = tp_run((char *const[]){ "python3", "-c",
+					 (char *)stat_programs_check, out,
+					 NULL },
+			NULL, "check.err");
+	h_slurp("check.err", err, sizeof(err));
+	cr_assert_eq(status, 0, "the JSON does not hold: %s", err);
+	ringside_aux_close(&b);
+}
+
+Test(python, stat_watch_shows_other_programs_counters_as_they_change)
+{
+	char prog[PATH_MAX + 32], name[48], line[8192];
+	struct ringside_aux b;
+	unsigned seen = 0;
+	FILE *f;
+	pid_t pid;
+	int fd;
+
+	tp_engine("v", name, sizeof(name), 3);
+	tp_aux_create(&b, name, "bridge", tp_bridge_keys, 3);
+	tp_aux_set(&b, (const uint64_t[]){ 1, 0, 0 }, 3);
+	h_bin(prog, sizeof(prog), "ringside-stat");
+	pid = h_spawn_io(
+		(char *const[]){ prog, name, "--watch", "0.1", "--json", NULL },
+		&(struct h_stdio){ .out = &fd, .err_file = "err" });
+	f = fdopen(dup(fd), "r");
+	cr_assert_not_null(f);
+	/* Each value the bridge shows, once seen, is followed by the next:
+	 * 1, 2, 3. */
+	while (seen < 3 && fgets(line, sizeof(line), f) != NULL) {
+		char want[64];
+
+		snprintf(want, sizeof(want),
+			 "\"bridge\":{\"state\":\"running\",\"published\":%u,",
+			 seen + 1);
+		if (strstr(line, want) == NULL)
+			continue;
+		seen++;
+		tp_aux_set(&b, (const uint64_t[]){ seen + 1, 0, 0 }, 3);
+	}
+	cr_assert_eq(seen, 3, "the watch ended after %u of 3", seen);
+	/* Stopped, it is shown so at the next snapshot. */
+	ringside_aux_close(&b);
+	while (fgets(line, sizeof(line), f) != NULL &&
+	       strstr(line, "\"bridge\":{\"state\":\"stopped\"") == NULL)
+		;
+	cr_assert_not_null(
+		strstr(line, "\"state\":\"stopped\",\"published\":4"), "%s",
+		line);
+	kill(pid, SIGTERM);
+	fclose(f);
+	h_close(fd);
+	cr_assert_eq(tp_exit_status(h_reap(pid), "ringside-stat --watch"), 0);
+}
+
+/*
+ * Reader.stats() of clients/python/ringside.py holds the same members as
+ * ringside-stat --json: the engine is stopped first, so that every value,
+ * its own included, is frozen and must agree.
+ */
+static const char python_programs_check[] =
+	"import json, sys\n"
+	"sys.path.insert(0, 'clients/python')\n"
+	"import ringside\n"
+	"theirs = json.load(open(sys.argv[1]))\n"
+	"with ringside.Reader(sys.argv[2]) as r:\n"
+	"    mine = r.stats()\n"
+	"assert mine == theirs, (mine, theirs)\n"
+	"assert list(mine)[-3:] == ['archiver', 'bridge', 'killed'], "
+	"list(mine)\n"
+	"assert mine['bridge']['breaker'] == 'half_open', mine['bridge']\n";
+
+Test(python, python_stats_show_other_programs_as_stat_json_does)
+{
+	char prog[PATH_MAX + 32], name[48], out[256], err[4096];
+	struct ringside_aux b;
+	int status;
+	pid_t pid;
+
+	tp_need_python();
+	/* python3 cannot load a libringside.so built with sanitizers. */
+	if (getenv("RINGSIDE_SANITIZE") != NULL &&
+	    getenv("RINGSIDE_SANITIZE")[0] != '\0')
+		h_skip("libringside.so is built with -fsanitize=%s",
+		       getenv("RINGSIDE_SANITIZE"));
+	pid = tp_engine("y", name, sizeof(name), 3);
+	tp_programs(name, &b);
+	kill(pid, SIGTERM);
+	cr_assert_eq(tp_exit_status(h_reap(pid), "ringsided"), 0);
+	h_bin(prog, sizeof(prog), "ringside-stat");
+	status = tp_run((char *const[]){ prog, name, "--json", NULL },
+			"stat.json", NULL);
+	cr_assert_eq(status, 0);
+	h_path(out, sizeof(out), "stat.json");
+	status = tp_run((char *const[]){ "python3", "-B", "-c",
+					 (char *)python_programs_check, out,
+					 name, NULL },
+			NULL, "check.err");
+	h_slurp("check.err", err, sizeof(err));
+	cr_assert_eq(status, 0, "Reader.stats() differs: %s", err);
+	ringside_aux_close(&b);
 }

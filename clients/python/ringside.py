@@ -25,7 +25,10 @@ followed from the new segment's first batch.
 ``Reader.stats()`` returns the object ``ringside-stat NAME --json``
 prints, computed here the same way from the same consistent snapshot of
 the counters (the latency percentiles are estimates from a histogram,
-interpolated within a bucket).
+interpolated within a bucket), with one member per other program that
+keeps counters beside the engine (ringside-bridge, in
+/dev/shm/ringside.NAME@PROGRAM): {"state": "running", "published": 12,
+...}.
 
 libringside is looked for in $RINGSIDE_LIB (a directory, or the library
 file itself), then in the build tree beside this file
@@ -75,12 +78,26 @@ FROM_NOW = 0x2
 _STATS_TRIES = 5
 _STATS_PAUSE = 0.02
 
+# Other programs' counters segments (ringside_aux_*): as many as
+# ringside-stat shows, and the counters and key length of one.
+_PROGS_MAX = 16
+AUX_MAX = 32
+AUX_KEY_MAX = 31
+_AUX_STATES = {TIMEOUT: "running", CLOSED: "stopped", DEAD: "dead"}
+
+# Members of the engine's own object: a program of one of these names is
+# left out, as ringside-stat leaves it out of its JSON.
+_OWN_KEYS = ("engine", "epoch", "state", "uptime_s", "batches",
+             "degraded_batches", "late_batches", "missed_ticks", "sensors")
+
 # How long one ringside_reader_wait() may block, in milliseconds: short
 # enough for Ctrl-C to be handled promptly between two calls.
 _WAIT_MS = 500
 
 # Room given to struct ringside_reader, well above its mirrored size.
 _READER_ROOM = 1024
+# The same for struct ringside_aux.
+_AUX_ROOM = 256
 
 _STATES = {TIMEOUT: "live", CLOSED: "closed", DEAD: "dead",
            REPLACED: "replaced"}
@@ -156,11 +173,23 @@ class _ReaderStruct(ctypes.Structure):
     ]
 
 
+class _AuxStruct(ctypes.Structure):
+    _fields_ = [
+        ("mem", ctypes.c_void_p),
+        ("size", ctypes.c_size_t),
+        ("fd", ctypes.c_int),
+        ("n", ctypes.c_uint32),
+        ("writable", ctypes.c_int),
+        ("path", ctypes.c_char * 96),
+    ]
+
+
 assert ctypes.sizeof(_Reading) == 16
 assert ctypes.sizeof(_Batch) == 64
 assert ctypes.sizeof(_SensorStats) == 8 * (SC_SLOTS + HIST_BUCKETS)
 assert ctypes.sizeof(_EngineStats) == 8 * EC_SLOTS
 assert ctypes.sizeof(_ReaderStruct) <= _READER_ROOM
+assert ctypes.sizeof(_AuxStruct) <= _AUX_ROOM
 
 # ---- the library ------------------------------------------------------------
 
@@ -193,6 +222,7 @@ def library_path():
 
 def _declare(lib):
     rp = ctypes.POINTER(_ReaderStruct)
+    ap = ctypes.POINTER(_AuxStruct)
     c_int, c_uint, c_u32, c_u64 = (ctypes.c_int, ctypes.c_uint,
                                    ctypes.c_uint32, ctypes.c_uint64)
     protos = {
@@ -210,6 +240,14 @@ def _declare(lib):
         "ringside_reader_stats": (c_int, [rp, ctypes.POINTER(_EngineStats),
                                           ctypes.POINTER(_SensorStats),
                                           c_u32]),
+        "ringside_aux_list": (c_int, [ctypes.c_char_p, ctypes.c_char_p,
+                                      c_int]),
+        "ringside_aux_attach": (c_int, [ap, ctypes.c_char_p,
+                                        ctypes.c_char_p, c_uint]),
+        "ringside_aux_detach": (None, [ap]),
+        "ringside_aux_key": (c_int, [ap, c_u32, ctypes.c_char_p]),
+        "ringside_aux_read": (c_int, [ap, ctypes.POINTER(c_u64), c_u32]),
+        "ringside_aux_state": (c_int, [ap]),
         "ringside_strerror": (ctypes.c_char_p, [c_int]),
         "ringside_breaker_name": (ctypes.c_char_p, [c_uint]),
         "ringside_errno_name": (ctypes.c_char_p, [c_int]),
@@ -455,9 +493,59 @@ class Reader:
                 return _STATES.get(ev, "live"), last_pub
         return "live", last_pub  # batches keep coming: it is publishing
 
+    def _program(self, program):
+        """The counters of another program, as ringside-stat shows them,
+        or None when its segment cannot be read (gone, not ours, corrupt:
+        ringside-stat warns about the last, a library does not)."""
+        lib = self._lib
+        mem = ctypes.create_string_buffer(_AUX_ROOM)
+        a = _AuxStruct.from_buffer(mem)
+        if lib.ringside_aux_attach(a, self._r.name, program, 0) < 0:
+            return None
+        try:
+            values = (ctypes.c_uint64 * AUX_MAX)()
+            for attempt in range(_STATS_TRIES):
+                rc = lib.ringside_aux_read(a, values, a.n)
+                if rc != -errno.EAGAIN or attempt + 1 >= _STATS_TRIES:
+                    break
+                time.sleep(_STATS_PAUSE)
+            state = lib.ringside_aux_state(a)
+            if rc < 0 or state < 0:
+                return None
+            out = {"state": _AUX_STATES.get(state, "running")}
+            key = ctypes.create_string_buffer(AUX_KEY_MAX + 1)
+            for i in range(a.n):
+                if lib.ringside_aux_key(a, i, key) < 0:
+                    return None
+                v = values[i]
+                if key.value == b"breaker":  # a breaker state, by name
+                    v = lib.ringside_breaker_name(
+                        min(v, 0xffffffff)).decode("ascii")
+                out[_safe_name(key.value)] = v
+            return out
+        finally:
+            lib.ringside_aux_detach(a)
+
+    def _programs(self):
+        """{program: counters} for every other program of the engine, in
+        name order."""
+        width = NAME_MAX + 1
+        names = ctypes.create_string_buffer(width * _PROGS_MAX)
+        n = self._lib.ringside_aux_list(self._r.name, names, _PROGS_MAX)
+        out = {}
+        for i in range(min(max(n, 0), _PROGS_MAX)):
+            program = names.raw[i * width:(i + 1) * width].split(b"\0")[0]
+            if _safe_name(program) in _OWN_KEYS:
+                continue
+            counters = self._program(program)
+            if counters is not None:
+                out[_safe_name(program)] = counters
+        return out
+
     def stats(self):
         """The counters, as the dict ``ringside-stat NAME --json`` prints
-        (with "state": "live", "closed", "dead" or "replaced")."""
+        (with "state": "live", "closed", "dead" or "replaced"), the other
+        programs' included."""
         lib = self._lib
         self._check()
         mem, view = self._stats_view()
@@ -511,7 +599,7 @@ class Reader:
                     "p99": _quantile(hist, bounds, 0.99),
                 },
             })
-        return {
+        out = {
             "engine": self._r.name.decode("ascii", "replace"),
             "epoch": self._r.epoch_us,
             "state": state,
@@ -522,3 +610,5 @@ class Reader:
             "missed_ticks": ec[EC_MISSED_TICKS],
             "sensors": sensors,
         }
+        out.update(self._programs())
+        return out

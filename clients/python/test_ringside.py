@@ -18,6 +18,7 @@ gap, the same dicts as the C clients, iteration ending on a clean stop,
 EngineDied on a killed engine, a reload followed to the new epoch.
 """
 
+import ctypes
 import errno
 import itertools
 import json
@@ -132,7 +133,9 @@ class RingsideTest(unittest.TestCase):
                     pass
             try:
                 for f in os.listdir("/dev/shm"):
-                    if f.startswith(".ringside.%s." % name):
+                    if f.startswith((".ringside.%s." % name,
+                                     ".ringside.%s@" % name,
+                                     "ringside.%s@" % name)):
                         os.unlink(os.path.join("/dev/shm", f))
             except OSError:
                 pass
@@ -395,6 +398,49 @@ class RingsideTest(unittest.TestCase):
         self.assertEqual(mine["state"], "closed")
         self.assertGreaterEqual(mine["batches"], 20)
         self.assertEqual(mine["degraded_batches"], mine["batches"])
+
+    def aux_writer(self, name, program, values):
+        """A counters segment of another program beside engine name, kept
+        by this process with values ({key: value}); closed at the end."""
+        lib = ringside._library()
+        ap = ctypes.POINTER(ringside._AuxStruct)
+        lib.ringside_aux_create.restype = ctypes.c_int
+        lib.ringside_aux_create.argtypes = [
+            ap, ctypes.c_char_p, ctypes.c_char_p,
+            ctypes.POINTER(ctypes.c_char_p), ctypes.c_uint32, ctypes.c_uint]
+        for fn in ("begin", "end", "close"):
+            getattr(lib, "ringside_aux_" + fn).argtypes = [ap]
+            getattr(lib, "ringside_aux_" + fn).restype = None
+        lib.ringside_aux_set.argtypes = [ap, ctypes.c_uint32,
+                                         ctypes.c_uint64]
+        lib.ringside_aux_set.restype = None
+        mem = ctypes.create_string_buffer(ringside._AUX_ROOM)
+        a = ringside._AuxStruct.from_buffer(mem)
+        keys = [k.encode() for k in values]
+        rc = lib.ringside_aux_create(
+            a, name.encode(), program.encode(),
+            (ctypes.c_char_p * len(keys))(*keys), len(keys), 0o600)
+        self.assertEqual(rc, 0, lib.ringside_strerror(rc))
+        self.addCleanup(lambda: (lib.ringside_aux_close(a), mem))
+        lib.ringside_aux_begin(a)
+        for i, v in enumerate(values.values()):
+            lib.ringside_aux_set(a, i, v)
+        lib.ringside_aux_end(a)
+
+    def test_stats_show_other_programs_counters_as_ringside_stat_does(self):
+        p, name = self.start_engine()
+        self.take(self.reader(name, from_="now"), 3)
+        self.stop_engine(p)
+        self.aux_writer(name, "zbridge", {"published": 12, "breaker": 2})
+        self.aux_writer(name, "archiver", {"files": 5})
+        mine = self.reader(name).stats()
+        theirs = json.loads(self.run_client("ringside-stat", name, "--json"))
+        self.assertEqual(mine, theirs)
+        self.assertEqual(list(mine), STAT_KEYS + ["archiver", "zbridge"])
+        self.assertEqual(mine["zbridge"], {"state": "running",
+                                           "published": 12,
+                                           "breaker": "half_open"})
+        self.assertEqual(mine["archiver"], {"state": "running", "files": 5})
 
     def test_stats_do_not_move_the_readers_position(self):
         p, name = self.start_engine()
