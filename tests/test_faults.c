@@ -48,6 +48,13 @@ enum { TEMP, LOAD, FAULTY, N };
 #define FM_KEYS "retry_attempts = 1\nbreaker_failures = 1000\ntimeout = 30ms\n"
 
 /*
+ * What a sensor on a closed port may show: a refused connect ends at once,
+ * but on a loaded machine its completion can miss a short deadline, and
+ * the sensor is then pending in that batch (missing, not a failure).
+ */
+#define FM_REFUSED " ECONNREFUSED pending "
+
+/*
  * Start an engine named after @tag, with period @period, on the two
  * healthy sensors followed by @faulty (sections), and attach @f to it with
  * @n sensors.  Returns the engine's pid.
@@ -612,7 +619,7 @@ Test(faults, wall_clock_steps_move_no_tick)
 		fm_faketime(file, step[i]);
 		for (;;) {
 			fm_next(&f);
-			fm_expect(&f, NAN, " ECONNREFUSED ");
+			fm_expect(&f, NAN, FM_REFUSED);
 			moved = (int64_t)(f.b.tick_us - wall) / 1000000 -
 				(int64_t)((f.b.tick_mono_ns - mono) /
 					  1000000000ULL);
@@ -668,7 +675,7 @@ Test(faults, sigstop_of_the_engine_skips_ticks_and_publishes_none_late)
 	pid = fm_start(&f, name, sizeof(name), "z", "50ms", faulty, N);
 	while (f.batches < 5) {
 		fm_next(&f);
-		fm_expect(&f, NAN, " ECONNREFUSED ");
+		fm_expect(&f, NAN, FM_REFUSED);
 	}
 	t_stop = h_now_ns();
 	cr_assert_eq(kill(pid, SIGSTOP), 0);
@@ -677,7 +684,7 @@ Test(faults, sigstop_of_the_engine_skips_ticks_and_publishes_none_late)
 	cr_assert_eq(kill(pid, SIGCONT), 0);
 	while (f.batches < 20) {
 		fm_next(&f);
-		fm_expect(&f, NAN, " ECONNREFUSED ");
+		fm_expect(&f, NAN, FM_REFUSED);
 		if (f.b.tick_mono_ns > t_stop + 50000000ULL &&
 		    f.b.tick_mono_ns + 50000000ULL < t_cont)
 			inside++;
@@ -731,7 +738,7 @@ Test(faults, sigkill_and_restart_give_a_new_epoch_that_readers_follow)
 	f.seq = 0; /* the new epoch counts from 1 */
 	while (f.batches < 15) {
 		fm_next(&f);
-		fm_expect(&f, NAN, " ECONNREFUSED ");
+		fm_expect(&f, NAN, FM_REFUSED);
 	}
 	fm_end(&f);
 }
@@ -797,13 +804,13 @@ Test(faults, readers_killed_mid_read_go_unnoticed_by_the_engine)
 
 		while (f.batches < end) {
 			fm_next(&f);
-			fm_expect(&f, NAN, " ECONNREFUSED ");
+			fm_expect(&f, NAN, FM_REFUSED);
 		}
 		h_kill(r[i]); /* SIGKILL, in the middle of its reading */
 	}
 	while (f.batches < 60) {
 		fm_next(&f);
-		fm_expect(&f, NAN, " ECONNREFUSED ");
+		fm_expect(&f, NAN, FM_REFUSED);
 	}
 	fm_end(&f);
 }
@@ -827,7 +834,7 @@ Test(faults, hundred_readers_at_once_leave_the_batches_unaffected,
 		r[i] = fm_reader(name, 20, false);
 	while (f.batches < 60) {
 		fm_next(&f);
-		fm_expect(&f, NAN, " ECONNREFUSED ");
+		fm_expect(&f, NAN, FM_REFUSED);
 	}
 	{
 		struct ringside_sensor_stats st[N];
