@@ -7,13 +7,19 @@
  * segment), and the peers `floor` (a plain read loop, no resilience),
  * `epoll` (one thread, epoll + timerfd), `threads` (a thread per sensor)
  * and `asyncio` (the lecture's Python).  Each run is one child process on
- * one generated INI file, started as `PROGRAM -c FILE --duration S`; what
- * it cost is what wait4() says of it once reaped: user + system time of
- * the whole process, every thread (io-wq workers too) included, and its
- * peak RSS.  What it did comes from the peer's one JSON line, or for
- * ringside from the segment, read live by a thread of this process that
- * sleeps on the segment's futex (its CPU is not the engine's) and also
- * records publish-to-reader latency.
+ * one generated INI file, started as `PROGRAM -c FILE --duration S`.
+ * What it did comes from the peer's one JSON line, or for ringside from
+ * the segment, read live by a thread of this process that sleeps on the
+ * segment's futex (its CPU is not the engine's) and also records
+ * publish-to-reader latency.  Its CPU per reading is a steady-state
+ * figure, since startup (thousands of opens, a segment, Python's imports)
+ * would swamp a run of seconds: user + system time of the whole process,
+ * every thread (io-wq workers too), from the end of a warm-up of
+ * max(2, ticks / 5) batches to the end of the last batch, over the
+ * readings of those batches; each process reads it with getrusage() on
+ * itself (ringsided into its counters after every batch, the peers into
+ * their JSON line).  wait4() gives the whole run's figure, startup
+ * included, and the peak RSS.
  *
  * Feeds are set up before the measured child starts and are never part
  * of it: files written once (tmpfs) or real procfs files, and for FIFOs,
@@ -132,7 +138,8 @@ static const char *const kind_title[KIND_COUNT] = {
 
 /* What one run measured; NaN where it does not apply. */
 enum bench_metric {
-	M_CPU,	    /* µs of CPU per reading */
+	M_CPU,	    /* µs of CPU per reading, after the warm-up */
+	M_CPU_RUN,  /* µs of CPU per reading, the whole run with startup */
 	M_LATE_P50, /* tick lateness, µs */
 	M_LATE_P99,
 	M_LATE_MAX,
@@ -147,6 +154,7 @@ enum bench_metric {
 
 static const char *const metric_key[M_COUNT] = {
 	[M_CPU] = "cpu_us_per_reading",
+	[M_CPU_RUN] = "cpu_us_per_reading_run",
 	[M_LATE_P50] = "lateness_p50_us",
 	[M_LATE_P99] = "lateness_p99_us",
 	[M_LATE_MAX] = "lateness_max_us",
@@ -200,7 +208,10 @@ struct bench_run {
 	double seconds;
 	enum bench_status status;
 	char note[160];
-	double cpu_us;
+	double cpu_us; /* the whole run, from wait4() */
+	uint64_t warmup;
+	double steady_cpu_us; /* after the warm-up; NaN when unknown */
+	uint64_t steady_readings;
 	double wall_s;
 	double tw_wait_s; /* waited for TIME_WAIT sockets to drain */
 	uint64_t batches, readings, degraded, missed;
@@ -230,12 +241,22 @@ struct bench_reader {
 	pthread_t thread;
 	char name[RINGSIDE_NAME_MAX + 1];
 	uint32_t n;
-	bool collect; /* copy every reading, for the per-status figures */
+	bool collect;	 /* copy every reading, for the per-status figures */
+	uint64_t warmup; /* batches before the steady state */
 	atomic_int stop;
 	/* Results, read by main after the join. */
 	int err;
 	bool attached;
 	uint64_t batches, readings, degraded, lost, missed;
+	uint64_t *cum; /* readings of batches 1..seq, at [seq]; [0] is 0 */
+	size_t ncum, cum_cap;
+	bool cum_failed; /* out of memory: no steady figure */
+	/*
+	 * The engine's counters (EC_BATCHES and EC_CPU_US of one snapshot)
+	 * once past the warm-up, and after the engine closed the segment.
+	 */
+	bool warm, have_end;
+	uint64_t warm_batches, warm_cpu_us, end_batches, end_cpu_us;
 	uint64_t *late_ns; /* publish - tick, one per batch */
 	size_t nlate, late_cap;
 	uint64_t *wake_ns; /* reader wake - publish */
@@ -1170,6 +1191,60 @@ static int bench_write_config(const struct bench *B,
 
 /* ---- the reader of ringside's segment ------------------------------------ */
 
+/*
+ * The warm-up of a run of @seconds at @period_ns: max(2, ticks / 5) of its
+ * ticks, the same for every system (the peers count it alike).
+ */
+static uint64_t bench_warmup(double seconds, uint64_t period_ns)
+{
+	uint64_t ticks = (uint64_t)(seconds * 1e9) / period_ns;
+
+	return ticks / 5 > 2 ? ticks / 5 : 2;
+}
+
+/*
+ * After batch @seq, whose readings took rd->readings from @before: the
+ * readings of batches 1..@seq into rd->cum[@seq], batches the reader lost
+ * counting none, so that the steady state can be summed over exactly the
+ * batches between two snapshots of the engine's counters.
+ */
+static void bench_reader_cum(struct bench_reader *rd, uint64_t seq,
+			     uint64_t before)
+{
+	while (!rd->cum_failed && rd->ncum < seq)
+		rd->cum_failed = !bench_append_u64(&rd->cum, &rd->ncum,
+						   &rd->cum_cap, before);
+	if (!rd->cum_failed && rd->ncum == seq)
+		rd->cum_failed = !bench_append_u64(&rd->cum, &rd->ncum,
+						   &rd->cum_cap, rd->readings);
+}
+
+/*
+ * The engine's CPU at the end of the warm-up.  Its counters go out just
+ * after each batch, so a reader woken by batch W may see them still at
+ * W - 1 (or, behind, already at W + 1): EC_BATCHES of the same snapshot
+ * says which batch EC_CPU_US ends.  One short of the warm-up is looked at
+ * again for a millisecond (the engine is writing them), then left to the
+ * next batch: a longer warm-up, the steady state still exact.
+ */
+static void bench_reader_warm(struct bench_reader *rd,
+			      const struct ringside_reader *r)
+{
+	struct ringside_engine_stats es;
+	int tries;
+
+	for (tries = 0; tries < 50; tries++) {
+		if (ringside_reader_stats(r, &es, NULL, 0) == 0 &&
+		    es.counter[RINGSIDE_EC_BATCHES] >= rd->warmup) {
+			rd->warm = true;
+			rd->warm_batches = es.counter[RINGSIDE_EC_BATCHES];
+			rd->warm_cpu_us = es.counter[RINGSIDE_EC_CPU_US];
+			return;
+		}
+		usleep(20);
+	}
+}
+
 static void *bench_reader_main(void *arg)
 {
 	struct bench_reader *rd = arg;
@@ -1224,6 +1299,7 @@ static void *bench_reader_main(void *arg)
 					: 0);
 			rd->batches++;
 			rd->readings += b.available;
+			bench_reader_cum(rd, b.seq, rd->readings - b.available);
 			rd->available_sum += b.available;
 			rd->total_sum += b.total;
 			rd->lost += b.lost;
@@ -1235,6 +1311,8 @@ static void *bench_reader_main(void *arg)
 				rd->status_count[st]++;
 				rd->status_latency_us[st] += v[i].latency_us;
 			}
+			if (!rd->warm && b.seq >= rd->warmup)
+				bench_reader_warm(rd, &r);
 		}
 		caught_up = true;
 		if (ev == RINGSIDE_CLOSED || ev == RINGSIDE_DEAD ||
@@ -1248,6 +1326,11 @@ static void *bench_reader_main(void *arg)
 		if (ringside_reader_stats(&r, &es, rd->stats, rd->n) == 0) {
 			rd->missed = es.counter[RINGSIDE_EC_MISSED_TICKS];
 			rd->have_stats = true;
+			/* Written as the engine closed the segment: every
+			 * batch is in it. */
+			rd->have_end = true;
+			rd->end_batches = es.counter[RINGSIDE_EC_BATCHES];
+			rd->end_cpu_us = es.counter[RINGSIDE_EC_CPU_US];
 			break;
 		}
 		usleep(1000);
@@ -1282,6 +1365,7 @@ static void bench_reader_exit(struct bench_reader *rd)
 {
 	free(rd->late_ns);
 	free(rd->wake_ns);
+	free(rd->cum);
 	free(rd->stats);
 	memset(rd, 0, sizeof(*rd));
 }
@@ -1308,7 +1392,7 @@ static bool bench_json_number(const char *js, const char *key, double *out)
 /* Fill @run from a peer's JSON line (the last line that opens with '{'). */
 static int bench_parse_peer(char *text, struct bench_run *run)
 {
-	double batches, readings, degraded, missed, p50, p99, max;
+	double batches, readings, degraded, missed, p50, p99, max, scpu, sread;
 	char *line = NULL, *p = text;
 
 	while (p != NULL && *p != '\0') {
@@ -1341,6 +1425,12 @@ static int bench_parse_peer(char *text, struct bench_run *run)
 	run->m[M_LATE_P50] = p50;
 	run->m[M_LATE_P99] = p99;
 	run->m[M_LATE_MAX] = max;
+	/* Absent when the peer ran no batch past its warm-up. */
+	if (bench_json_number(line, "steady_cpu_us", &scpu) &&
+	    bench_json_number(line, "steady_readings", &sread)) {
+		run->steady_cpu_us = scpu;
+		run->steady_readings = (uint64_t)sread;
+	}
 	return 0;
 }
 
@@ -1369,6 +1459,18 @@ static void bench_run_ringside(struct bench_reader *rd, struct bench_run *run)
 		snprintf(run->note, sizeof(run->note),
 			 "the reader lost %llu batches: readings undercounted",
 			 (unsigned long long)rd->lost);
+	/*
+	 * The steady state: the engine's CPU between the two snapshots, over
+	 * the readings of exactly the batches between them (rd->cum holds
+	 * every batch the reader took, up to the last one).
+	 */
+	if (rd->warm && rd->have_end && !rd->cum_failed &&
+	    rd->end_batches > rd->warm_batches && rd->end_batches < rd->ncum &&
+	    rd->end_cpu_us >= rd->warm_cpu_us) {
+		run->steady_cpu_us = (double)(rd->end_cpu_us - rd->warm_cpu_us);
+		run->steady_readings =
+			rd->cum[rd->end_batches] - rd->cum[rd->warm_batches];
+	}
 }
 
 /*
@@ -1403,6 +1505,8 @@ static int bench_run(struct bench *B, enum bench_system sys,
 	run->seconds = seconds;
 	run->round = round;
 	run->workload = -1;
+	run->warmup = bench_warmup(seconds, w->period_ns);
+	run->steady_cpu_us = NAN;
 	for (k = 0; k < M_COUNT; k++)
 		run->m[k] = NAN;
 	if (!B->have[sys]) {
@@ -1456,6 +1560,7 @@ static int bench_run(struct bench *B, enum bench_system sys,
 	argv[k] = NULL;
 	if (sys == SYS_RINGSIDE) {
 		snprintf(B->segment, sizeof(B->segment), "%s", name);
+		rd->warmup = run->warmup;
 		ret = bench_reader_start(rd, name, w->n);
 		if (ret < 0) {
 			snprintf(run->note, sizeof(run->note), "reader: %s",
@@ -1548,7 +1653,19 @@ static int bench_run(struct bench *B, enum bench_system sys,
 	}
 	run->status = RUN_OK;
 	if (run->readings > 0)
-		run->m[M_CPU] = run->cpu_us / (double)run->readings;
+		run->m[M_CPU_RUN] = run->cpu_us / (double)run->readings;
+	if (isfinite(run->steady_cpu_us) && run->steady_readings > 0) {
+		run->m[M_CPU] =
+			run->steady_cpu_us / (double)run->steady_readings;
+	} else if (run->readings > 0) {
+		size_t len = strlen(run->note);
+
+		bench_fmt(run->note + len, sizeof(run->note) - len,
+			  "%sno steady-state CPU figure: %llu batches, a "
+			  "warm-up of %llu",
+			  len ? "; " : "", (unsigned long long)run->batches,
+			  (unsigned long long)run->warmup);
+	}
 	run->m[M_DELIVERED] =
 		(double)run->readings /
 		((double)w->n * (double)(run->batches + run->missed));
@@ -1639,11 +1756,13 @@ static int bench_record(struct bench *B, const struct bench_run *run)
 			       "%.0f us",
 			       what, run->m[M_LATE_P99]);
 	else if (run->status == RUN_OK)
-		bench_progress(B, true,
-			       "%s: %.3f us/reading, %.1f%% delivered, "
-			       "lateness p99 %.0f us, %.1f MB",
-			       what, run->m[M_CPU], 100 * run->m[M_DELIVERED],
-			       run->m[M_LATE_P99], run->m[M_RSS_KB] / 1024);
+		bench_progress(
+			B, true,
+			"%s: %.3f us/reading (%.3f with startup), %.1f%% "
+			"delivered, lateness p99 %.0f us, %.1f MB",
+			what, run->m[M_CPU], run->m[M_CPU_RUN],
+			100 * run->m[M_DELIVERED], run->m[M_LATE_P99],
+			run->m[M_RSS_KB] / 1024);
 	else
 		bench_progress(B, true, "%s: FAILED: %s", what, run->note);
 	return 0;
@@ -2113,6 +2232,7 @@ static int bench_lecture(struct bench *B)
 /* Medians over the rounds of every (workload, system, metric). */
 struct bench_summary {
 	struct bench_stat *cell; /* [nwl][SYS_COUNT][M_COUNT] */
+	uint32_t *ok;		 /* [nwl][SYS_COUNT] runs that succeeded */
 	uint32_t *failed;	 /* [nwl][SYS_COUNT] runs that failed */
 };
 
@@ -2129,9 +2249,11 @@ static int bench_summarize(const struct bench *B, struct bench_summary *S)
 	int s, m;
 
 	S->cell = calloc(B->nwl * SYS_COUNT * M_COUNT, sizeof(*S->cell));
+	S->ok = calloc(B->nwl * SYS_COUNT, sizeof(*S->ok));
 	S->failed = calloc(B->nwl * SYS_COUNT, sizeof(*S->failed));
 	v = calloc(B->nruns + 1, sizeof(*v));
-	if (S->cell == NULL || S->failed == NULL || v == NULL) {
+	if (S->cell == NULL || S->ok == NULL || S->failed == NULL ||
+	    v == NULL) {
 		free(v);
 		return -ENOMEM;
 	}
@@ -2149,6 +2271,9 @@ static int bench_summarize(const struct bench *B, struct bench_summary *S)
 						continue;
 					if (r->status == RUN_OK)
 						v[k++] = r->m[m];
+					if (m == 0 && r->status == RUN_OK)
+						S->ok[wi * SYS_COUNT +
+						      (size_t)s]++;
 					else if (m == 0 &&
 						 r->status == RUN_FAILED)
 						S->failed[wi * SYS_COUNT +
@@ -2433,12 +2558,20 @@ static int bench_write_json(const struct bench *B,
 			"\"cpu_us\":%.0f,\"wall_s\":%.3f,\"tw_wait_s\":%.1f,"
 			"\"batches\":%llu,"
 			"\"readings\":%llu,\"degraded\":%llu,"
-			"\"missed_ticks\":%llu",
+			"\"missed_ticks\":%llu,\"warmup_batches\":%llu,"
+			"\"steady_cpu_us\":",
 			r->cpu_us, r->wall_s, r->tw_wait_s,
 			(unsigned long long)r->batches,
 			(unsigned long long)r->readings,
 			(unsigned long long)r->degraded,
-			(unsigned long long)r->missed);
+			(unsigned long long)r->missed,
+			(unsigned long long)r->warmup);
+		if (isfinite(r->steady_cpu_us))
+			fprintf(f, "%.0f", r->steady_cpu_us);
+		else
+			fputs("null", f);
+		fprintf(f, ",\"steady_readings\":%llu",
+			(unsigned long long)r->steady_readings);
 		for (m = 0; m < M_COUNT; m++) {
 			if (m == M_MISSED)
 				continue;
@@ -2458,7 +2591,7 @@ static int bench_write_json(const struct bench *B,
 				sys_name[s]);
 			json_workload(f, &B->wl[wi]);
 			fprintf(f, ",\"runs_ok\":%u,\"runs_failed\":%u",
-				c[M_CPU].n,
+				S->ok[wi * SYS_COUNT + (size_t)s],
 				S->failed[wi * SYS_COUNT + (size_t)s]);
 			for (m = 0; m < M_COUNT; m++) {
 				fprintf(f, ",\"%s\":", metric_key[m]);
@@ -2608,7 +2741,7 @@ static const char *md_absent(const struct bench *B,
 		return "not built";
 	if (!bench_selected(B, &B->wl[wi], sys))
 		return "not run";
-	if (bench_cell(S, wi, sys)[M_CPU].n == 0)
+	if (S->ok[wi * SYS_COUNT + (size_t)sys] == 0)
 		return S->failed[wi * SYS_COUNT + (size_t)sys] ? "failed" : "–";
 	return NULL;
 }
@@ -2617,6 +2750,14 @@ static void md_cell_cpu(const struct bench *B, const struct bench_summary *S,
 			size_t wi, int sys, char *buf, size_t len)
 {
 	md_stat(buf, len, bench_cell(S, wi, sys)[M_CPU]);
+}
+
+/* The whole run's figure, medians alone: a table for comparison. */
+static void md_cell_cpu_run(const struct bench *B,
+			    const struct bench_summary *S, size_t wi, int sys,
+			    char *buf, size_t len)
+{
+	md_num(buf, len, bench_cell(S, wi, sys)[M_CPU_RUN].med);
 }
 
 static void md_cell_late(const struct bench *B, const struct bench_summary *S,
@@ -2892,6 +3033,7 @@ static int bench_write_md(const struct bench *B, const struct bench_summary *S,
 			  const struct bench_goal *g, const char *path)
 {
 	struct bench_policy pol = bench_policy_for(B->o.period_ns);
+	uint64_t warmup = bench_warmup(B->o.seconds, B->o.period_ns);
 	char cell[4][64];
 	size_t *order, i, nfail = 0;
 	struct utsname u;
@@ -2923,12 +3065,7 @@ static int bench_write_md(const struct bench *B, const struct bench_summary *S,
 		"pushed records, and `garbage=P` makes that share of TCP "
 		"replies junk (EBADMSG; not `fail=P`, whose closed "
 		"connections pile up in TIME_WAIT until loopback connects "
-		"time out). CPU is user + system time of the whole process "
-		"from "
-		"wait4(), every thread (io-wq workers too) included, startup "
-		"included; feeds and ringside's reader are other processes "
-		"and threads, not counted. Cells: median (min–max) over the "
-		"rounds.\n\n",
+		"time out).\n\n",
 		B->started, B->o.full ? "--full" : "--quick", B->o.rounds,
 		B->o.seconds, (double)B->o.period_ns / 1e6, u.release,
 		sysconf(_SC_NPROCESSORS_ONLN), (unsigned long long)B->nofile,
@@ -2936,19 +3073,48 @@ static int bench_write_md(const struct bench *B, const struct bench_summary *S,
 		(double)pol.base_ns / 1e6, (double)pol.max_ns / 1e6, pol.jitter,
 		pol.breaker_failures, (double)pol.window_ns / 1e9,
 		(double)pol.reset_ns / 1e9, pol.probes, PROC_BAD);
+	fprintf(f,
+		"CPU per reading is the steady state's, what an engine that "
+		"runs around the clock costs: CPU is measured after a warm-up "
+		"of %llu batches (max(2, ticks / 5), of the %llu ticks of a "
+		"run), from the end of batch %llu to the end of the last "
+		"batch, over the readings of the batches in between. It is "
+		"user + system time of the whole process, every thread (io-wq "
+		"workers too) included, from getrusage() inside it: ringsided "
+		"puts it in its counters after every batch, the peers in their "
+		"JSON line. The whole run's figure, startup included (opening "
+		"every source, the segment, Python's imports), comes from "
+		"wait4() and has a table of its own. Feeds and ringside's "
+		"reader are other processes and threads, not counted. Cells: "
+		"median (min–max) over the rounds.\n\n",
+		(unsigned long long)warmup,
+		(unsigned long long)((uint64_t)(B->o.seconds * 1e9) /
+				     B->o.period_ns),
+		(unsigned long long)warmup);
 
 	fprintf(f, "Kinds:");
 	for (s = 0, i = 0; s < KIND_COUNT; s++)
 		if (B->o.kinds & (1u << s))
 			fprintf(f, "%s `%s`: %s", i++ ? ";" : "", kind_name[s],
 				kind_title[s]);
-	fprintf(f, ".\n\n## CPU per reading (µs)\n\n");
+	fprintf(f,
+		".\n\n## CPU per reading, steady state (µs)\n\n"
+		"After a warm-up of %llu batches.\n\n",
+		(unsigned long long)warmup);
 	md_table(f, B, S, order, md_cell_cpu);
 
+	fprintf(f,
+		"### CPU per reading, whole run incl. startup (µs)\n\n"
+		"User + system time from wait4() over every reading of "
+		"the run, medians: how far startup weighs on a run of "
+		"%.3g s.\n\n",
+		B->o.seconds);
+	md_table(f, B, S, order, md_cell_cpu_run);
+
 	fprintf(f, "## Ratios of the medians\n\n"
-		   "ringside against the others: below 1 in the first two "
-		   "columns, and above 1 in the last two, ringside uses "
-		   "less CPU per reading.\n\n"
+		   "ringside against the others, CPU per reading in the "
+		   "steady state: below 1 in the first two columns, and "
+		   "above 1 in the last two, ringside uses less.\n\n"
 		   "| kind | sensors | failures | ringside / floor | "
 		   "ringside / epoll | threads / ringside | asyncio / "
 		   "ringside |\n| --- | ---: | ---: | ---: | ---: | ---: "
@@ -3013,8 +3179,9 @@ static int bench_write_md(const struct bench *B, const struct bench_summary *S,
 	md_maxrate(f, B);
 	md_lecture(f, B);
 
-	fprintf(f, "## Goals\n\n| goal | verdict | figure |\n"
-		   "| --- | --- | --- |\n");
+	fprintf(f, "## Goals\n\nCPU per reading as in the first table: "
+		   "the steady state, after the warm-up.\n\n"
+		   "| goal | verdict | figure |\n| --- | --- | --- |\n");
 	for (i = 0; i < BENCH_GOALS; i++)
 		fprintf(f, "| %s | %s | %s |\n", g[i].text,
 			verdict_name[g[i].verdict], g[i].figure);
@@ -3642,6 +3809,7 @@ static int bench_outputs(struct bench *B)
 		json, B->elapsed_s);
 out:
 	free(S.cell);
+	free(S.ok);
 	free(S.failed);
 	return ret < 0 ? 1 : 0;
 }

@@ -12,7 +12,8 @@
 # where it was not measured.  sys_KIND names the systems with figures for
 # that kind (a plot of nothing but NaN would stop gnuplot).
 #
-# Writes DIR/cpu.svg (CPU per reading against sensors) and DIR/lateness.svg
+# Writes DIR/cpu.svg (CPU per reading in the steady state, after the
+# warm-up, against sensors) and DIR/lateness.svg
 # (tick lateness p99 against sensors), one panel per kind, log-log.
 
 if (!exists("dir")) dir = 'bench/results'
@@ -42,9 +43,9 @@ set offsets graph 0.1, graph 0.1, 0, 0
 set format y '%g'
 
 set output dir.'/cpu.svg'
-set multiplot layout 1, nk title sprintf('CPU per reading (user + sys of ' \
-	. 'the whole process, µs), %g ms tick, no failures; median and ' \
-	. 'min–max over the rounds', period_ms)
+set multiplot layout 1, nk title sprintf('CPU per reading after the ' \
+	. 'warm-up (user + sys of the whole process, µs), %g ms tick, no ' \
+	. 'failures; median and min–max over the rounds', period_ms)
 set ylabel 'µs per reading'
 do for [k = 1:nk] {
 	kind = word(kinds, k)

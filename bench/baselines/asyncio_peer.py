@@ -58,6 +58,7 @@ import math
 import os
 import random
 import re
+import resource
 import signal
 import socket
 import stat
@@ -766,6 +767,12 @@ async def collect_batch(sensors, seq, tick, tick_at, deadline):
 # ---- the engine loop -------------------------------------------------------
 
 
+def cpu_us():
+    """User + system time of the process so far, every thread, in us."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return int(round(ru.ru_utime * 1e6)) + int(round(ru.ru_stime * 1e6))
+
+
 def percentile(sorted_values, p):
     """Nearest-rank percentile of an ascending list (0 when empty)."""
     if not sorted_values:
@@ -791,6 +798,15 @@ class Peer:
         self.degraded = 0
         self.missed_ticks = 0
         self.lateness_us = []
+        # CPU per reading is a steady-state figure, startup (the imports,
+        # opening every source) left out: from the end of batch `warmup`,
+        # max(2, ticks / 5) as ringside-bench counts it for every system,
+        # to the end of the last batch (docs/bench.md).
+        ticks = int(duration * 1e9) // config.period_ns if duration else 0
+        self.warmup = max(2, ticks // 5)
+        self.warm_cpu_us = 0
+        self.warm_readings = 0
+        self.last_cpu_us = 0
         self.stopping = False
         self._wake = None
 
@@ -820,6 +836,13 @@ class Peer:
             self.degraded += 1
         self.lateness_us.append(
             int(round((batch["published"] - batch["tick"]) * 1e6)))
+        # After every batch past the warm-up, not once at the end: the
+        # shutdown's work has no readings to share it with.
+        if self.nbatches == self.warmup:
+            self.warm_cpu_us = cpu_us()
+            self.warm_readings = self.readings
+        elif self.nbatches > self.warmup:
+            self.last_cpu_us = cpu_us()
 
     async def run(self):
         loop = asyncio.get_running_loop()
@@ -869,12 +892,17 @@ class Peer:
 
     def summary(self):
         lat = sorted(self.lateness_us)
-        return {"system": SYSTEM, "sensors": len(self.sensors),
-                "batches": self.nbatches, "readings": self.readings,
-                "degraded": self.degraded, "missed_ticks": self.missed_ticks,
-                "lateness_us": {"p50": percentile(lat, 50),
-                                "p99": percentile(lat, 99),
-                                "max": lat[-1] if lat else 0}}
+        out = {"system": SYSTEM, "sensors": len(self.sensors),
+               "batches": self.nbatches, "readings": self.readings,
+               "degraded": self.degraded, "missed_ticks": self.missed_ticks}
+        # No steady state without a batch after the warm-up: left out.
+        if self.nbatches > self.warmup:
+            out["steady_cpu_us"] = self.last_cpu_us - self.warm_cpu_us
+            out["steady_readings"] = self.readings - self.warm_readings
+        out["lateness_us"] = {"p50": percentile(lat, 50),
+                              "p99": percentile(lat, 99),
+                              "max": lat[-1] if lat else 0}
+        return out
 
 
 # ---- configuration (SPEC.md "Configuration") -------------------------------

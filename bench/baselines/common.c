@@ -37,7 +37,8 @@ static void usage(FILE *out, const char *system, const char *what)
 		"and unix: sources), runs a tick every period for SECONDS\n"
 		"(until SIGTERM or SIGINT without --duration), and prints one\n"
 		"JSON line: system, sensors, batches, readings, degraded,\n"
-		"missed_ticks, lateness_us {p50, p99, max}.\n"
+		"missed_ticks, steady_cpu_us, steady_readings, lateness_us\n"
+		"{p50, p99, max}.\n"
 		"Exit status: 0, or 2 on a usage or configuration error.\n",
 		system, what);
 }
@@ -223,10 +224,14 @@ bool peer_tick_stops(const struct peer_ticks *t, uint64_t n)
 
 /* ---- report -------------------------------------------------------------- */
 
-int peer_report_init(struct peer_report *r, size_t expect)
+int peer_report_init(struct peer_report *r, uint64_t duration_ns,
+		     uint64_t period_ns)
 {
+	uint64_t ticks = duration_ns / period_ns;
+
 	memset(r, 0, sizeof(*r));
-	r->cap = expect < 64 ? 64 : expect;
+	r->cap = ticks + 2 < 64 ? 64 : ticks + 2;
+	r->warmup = ticks / 5 > 2 ? ticks / 5 : 2;
 	r->lateness_us = malloc(r->cap * sizeof(*r->lateness_us));
 	return r->lateness_us == NULL ? -ENOMEM : 0;
 }
@@ -235,6 +240,17 @@ void peer_report_exit(struct peer_report *r)
 {
 	free(r->lateness_us);
 	r->lateness_us = NULL;
+}
+
+/* The process's user + system time so far, every thread, microseconds. */
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 void peer_report_batch(struct peer_report *r, uint32_t ok, uint32_t total,
@@ -258,6 +274,17 @@ void peer_report_batch(struct peer_report *r, uint32_t ok, uint32_t total,
 	r->readings += ok;
 	if (ok < total)
 		r->degraded++;
+	/*
+	 * Read after every batch past the warm-up, not once at the end: what
+	 * a peer does after its last batch (threads already at the next
+	 * tick's calls) has no readings to share it with.
+	 */
+	if (r->batches == r->warmup) {
+		r->warm_cpu_us = cpu_us();
+		r->warm_readings = r->readings;
+	} else if (r->batches > r->warmup) {
+		r->last_cpu_us = cpu_us();
+	}
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -285,11 +312,17 @@ void peer_report_print(struct peer_report *r, const char *system,
 
 	qsort(r->lateness_us, n, sizeof(*r->lateness_us), cmp_u32);
 	printf("{\"system\":\"%s\",\"sensors\":%zu,\"batches\":%llu,"
-	       "\"readings\":%llu,\"degraded\":%llu,\"missed_ticks\":%llu,"
-	       "\"lateness_us\":{\"p50\":%u,\"p99\":%u,\"max\":%u}}\n",
+	       "\"readings\":%llu,\"degraded\":%llu,\"missed_ticks\":%llu,",
 	       system, sensors, (unsigned long long)r->batches,
 	       (unsigned long long)r->readings, (unsigned long long)r->degraded,
-	       (unsigned long long)r->missed_ticks,
+	       (unsigned long long)r->missed_ticks);
+	/* No steady state without a batch after the warm-up: the keys are
+	 * left out rather than made 0. */
+	if (r->batches > r->warmup)
+		printf("\"steady_cpu_us\":%llu,\"steady_readings\":%llu,",
+		       (unsigned long long)(r->last_cpu_us - r->warm_cpu_us),
+		       (unsigned long long)(r->readings - r->warm_readings));
+	printf("\"lateness_us\":{\"p50\":%u,\"p99\":%u,\"max\":%u}}\n",
 	       rank(r->lateness_us, n, 0.50), rank(r->lateness_us, n, 0.99),
 	       n > 0 ? r->lateness_us[n - 1] : 0);
 	fflush(stdout);

@@ -104,6 +104,14 @@ bool peer_tick_stops(const struct peer_ticks *t, uint64_t n);
 
 /* ---- the report ---------------------------------------------------------- */
 
+/*
+ * The steady state: startup (opening thousands of sources, an interpreter's
+ * imports) would dominate a short run, so CPU per reading is measured from
+ * the end of batch @warmup to the end of the last batch, on the process's
+ * own getrusage(RUSAGE_SELF), every thread counted.  The warm-up is
+ * max(2, ticks / 5) of the run's ticks, as ringside-bench counts it for
+ * every system (docs/bench.md).
+ */
 struct peer_report {
 	uint64_t batches;
 	uint64_t readings; /* ok entries over all batches */
@@ -111,17 +119,32 @@ struct peer_report {
 	uint64_t missed_ticks;
 	uint32_t *lateness_us; /* one per batch; grows (not a hot path) */
 	size_t cap;
+	uint64_t warmup;	/* batches before the steady state */
+	uint64_t warm_cpu_us;	/* CPU at the end of batch @warmup */
+	uint64_t warm_readings; /* readings of batches 1..@warmup */
+	uint64_t last_cpu_us;	/* CPU at the end of the latest batch */
 };
 
-/* Room for @expect batches up front.  Returns 0 or -ENOMEM. */
-int peer_report_init(struct peer_report *r, size_t expect);
+/*
+ * Room for the batches of a run of @duration_ns (0: until stopped) at
+ * @period_ns up front, and its warm-up.  Returns 0 or -ENOMEM.
+ */
+int peer_report_init(struct peer_report *r, uint64_t duration_ns,
+		     uint64_t period_ns);
 void peer_report_exit(struct peer_report *r);
 
-/* Count one batch: @ok of @total entries ok, published @lateness_ns late. */
+/*
+ * Count one batch: @ok of @total entries ok, published @lateness_ns late.
+ * Past the warm-up it also reads the process's CPU time (a getrusage() per
+ * batch, as ringsided does for its counters).
+ */
 void peer_report_batch(struct peer_report *r, uint32_t ok, uint32_t total,
 		       uint64_t lateness_ns);
 
-/* Print the JSON line of docs/bench.md on stdout (sorts the lateness). */
+/*
+ * Print the JSON line of docs/bench.md on stdout (sorts the lateness); with
+ * steady_cpu_us and steady_readings once the run got past its warm-up.
+ */
 void peer_report_print(struct peer_report *r, const char *system,
 		       size_t sensors);
 

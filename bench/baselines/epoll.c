@@ -643,8 +643,7 @@ int main(int argc, char **argv)
 	if (peer_config_load(&l.cfg, args.config, SYSTEM) < 0)
 		return 2;
 	if (sensors_init(&l) < 0 || engine_deadlines_init(&l.heap, 1024) < 0 ||
-	    peer_report_init(&l.rep, args.duration_ns / l.cfg.period_ns + 2) <
-		    0) {
+	    peer_report_init(&l.rep, args.duration_ns, l.cfg.period_ns) < 0) {
 		fprintf(stderr, "peer-%s: out of memory\n", SYSTEM);
 		return 1;
 	}

@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 	sensors = calloc(nr, sizeof(*sensors));
 	buf = malloc(PEER_FILE_BUF);
 	if (sensors == NULL || buf == NULL ||
-	    peer_report_init(&rep, args.duration_ns / cfg.period_ns + 2) < 0) {
+	    peer_report_init(&rep, args.duration_ns, cfg.period_ns) < 0) {
 		fprintf(stderr, "peer-%s: out of memory\n", SYSTEM);
 		return 1;
 	}

@@ -737,13 +737,18 @@ class TestEndToEnd(unittest.TestCase):
         self.assertEqual(len(out), 1)
         r = json.loads(out[0])
         self.assertEqual(set(r), {"system", "sensors", "batches", "readings",
-                                  "degraded", "missed_ticks", "lateness_us"})
+                                  "degraded", "missed_ticks", "steady_cpu_us",
+                                  "steady_readings", "lateness_us"})
         self.assertEqual(r["system"], "asyncio")
         self.assertEqual(r["sensors"], 5)
         self.assertEqual(r["batches"] + r["missed_ticks"], 20)
         self.assertGreaterEqual(r["batches"], 15)
         self.assertEqual(r["readings"], 4 * r["batches"])
         self.assertEqual(r["degraded"], r["batches"])  # "bad" never reads
+        # 20 ticks: a warm-up of max(2, 20 / 5) = 4 batches.
+        self.assertEqual(r["steady_readings"], 4 * (r["batches"] - 4))
+        self.assertIsInstance(r["steady_cpu_us"], int)
+        self.assertGreaterEqual(r["steady_cpu_us"], 0)
         lat = r["lateness_us"]
         self.assertEqual(set(lat), {"p50", "p99", "max"})
         self.assertTrue(all(isinstance(v, int) for v in lat.values()))

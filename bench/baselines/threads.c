@@ -478,7 +478,7 @@ int main(int argc, char **argv)
 	if (peer_config_load(&cfg, args.config, SYSTEM) < 0)
 		return 2;
 	if (sensors_init(&cfg) < 0 ||
-	    peer_report_init(&rep, args.duration_ns / cfg.period_ns + 2) < 0) {
+	    peer_report_init(&rep, args.duration_ns, cfg.period_ns) < 0) {
 		fprintf(stderr, "peer-%s: out of memory\n", SYSTEM);
 		return 1;
 	}
