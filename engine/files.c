@@ -438,14 +438,17 @@ int engine_files_read_inline(struct engine_files *f, uint32_t sensor,
 			     uint64_t now, uint64_t slow_ns, double *value)
 {
 	struct engine_sensor *s = &f->sensors[sensor];
+	uint64_t start = engine_now_ns();
 	int ret = read_file(s, f->inline_buf, now, value);
 
 	/*
-	 * Proven slow: the read took long and the thread slept in it (a
-	 * voluntary switch since the tick began), rather than being merely
-	 * preempted on a busy machine.  Workers read it from now on.
+	 * Proven slow: this read took long (timed on its own: @now is the
+	 * tick's start, long past for the last of thousands of files) and
+	 * the thread slept in it (a voluntary switch since the tick began),
+	 * rather than being merely preempted on a busy machine.  Workers
+	 * read it from now on.
 	 */
-	if (engine_now_ns() - now > slow_ns &&
+	if (engine_now_ns() - start > slow_ns &&
 	    voluntary_switches() > f->tick_nvcsw)
 		s->job.inline_lane = false;
 	return ret;
