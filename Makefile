@@ -71,8 +71,10 @@ CORE_A := $(O)/lib/libringside-engine.a
 
 # Programs: engine/main.c is ringsided; each clients/NAME.c and
 # bench/NAME.c with a main() is ringside-NAME (clients/common.c and
-# bench/common.c are shared helpers, not programs).
-CLIENT_SRCS := $(filter-out clients/common.c,$(wildcard clients/*.c))
+# bench/common.c are shared helpers, not programs; clients/fleet.c is the
+# bridge's pure core, which the tests link too).
+CLIENT_SRCS := $(filter-out clients/common.c clients/fleet.c,\
+	$(wildcard clients/*.c))
 BENCH_SRCS := $(filter-out bench/common.c,$(wildcard bench/*.c))
 CLIENT_COMMON := $(patsubst %.c,$(OBJ)/%.o,$(wildcard clients/common.c))
 BENCH_COMMON := $(patsubst %.c,$(OBJ)/%.o,$(wildcard bench/common.c))
@@ -151,6 +153,15 @@ $(O)/bin/ringsided: $(OBJ)/engine/main.o $(CORE_A) $(LIB_A) | $(O)/bin
 
 CLIENT_LIBS_top := -lncursesw
 CLIENT_LIBS_exporter := -lmicrohttpd
+NATS_LIBS := $(or $(shell pkg-config --libs libnats 2>/dev/null),-lnats)
+FLEET_OBJ := $(OBJ)/clients/fleet.o
+
+# The bridge wraps the cluster in the engine's own backoff and breaker.
+$(O)/bin/ringside-bridge: $(OBJ)/clients/bridge.o $(FLEET_OBJ) \
+		$(CLIENT_COMMON) $(CORE_A) $(LIB_A) | $(O)/bin
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(FLEET_OBJ) $(CLIENT_COMMON) \
+		$(CORE_A) $(LIB_A) $(NATS_LIBS) $(LDLIBS_COMMON)
 
 $(O)/bin/ringside-%: $(OBJ)/clients/%.o $(CLIENT_COMMON) $(LIB_A) | $(O)/bin
 	$(call msg,LD,$@)
@@ -166,9 +177,10 @@ $(O)/bench/peer-%: $(OBJ)/bench/baselines/%.o $(PEER_COMMON) $(CORE_A) \
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(PEER_COMMON) $(ENGINE_LIBS)
 
-$(TEST_RUNNER): $(TEST_OBJS) $(CORE_A) $(LIB_A) | $(O)/tests
+$(TEST_RUNNER): $(TEST_OBJS) $(FLEET_OBJ) $(CORE_A) $(LIB_A) | $(O)/tests
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJS) $(ENGINE_LIBS) -lcriterion
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJS) $(FLEET_OBJ) $(ENGINE_LIBS) \
+		$(NATS_LIBS) -lcriterion
 
 $(O)/tests/stress_%: $(OBJ)/tests/stress_%.o $(CORE_A) $(LIB_A) | $(O)/tests
 	$(call msg,LD,$@)
@@ -185,7 +197,7 @@ $(O)/tests/tool_%: tests/tool_%.c $(LIB_A) | $(O)/tests
 DEB_PACKAGES := gcc make pkg-config liburing-dev libcriterion-dev \
 	libinih-dev libncurses-dev libmicrohttpd-dev libfuse3-dev fuse3 \
 	clang-format python3 tmux gnuplot-nox clang libclang-rt-14-dev \
-	faketime valgrind
+	faketime valgrind libnats-dev nats-server
 # promtool checks the exporter's output; its package recommends much that
 # the tests do not need.
 DEB_PACKAGES_NORECOMMENDS := prometheus
