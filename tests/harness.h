@@ -63,6 +63,7 @@
 #define H_CHILDREN_MAX 16
 #define H_FDS_MAX 32
 #define H_MOUNTS_MAX 4
+#define H_FINI_MAX 4
 #define H_SENSORS_MAX 16
 #define H_ATTACH_MS 5000 /* a started engine creates its segment by then */
 #define H_BATCH_MS 3000	 /* a running engine publishes a batch by then */
@@ -79,6 +80,14 @@
 /* The suite's .init and .fini: set up and take down everything below. */
 void h_init(void);
 void h_fini(void);
+
+/*
+ * Have .fini call @fn(@arg) once every child is killed and reaped, before
+ * the temporary directory is removed (the last registered runs first):
+ * for what a helper holds in the test process itself, such as a client
+ * connection to servers the test started.
+ */
+void h_at_fini(void (*fn)(void *arg), void *arg);
 
 /* Register descriptor @fd, or child @pid, for .fini to close or kill. */
 void h_keep_fd(int fd);

@@ -46,8 +46,11 @@ static struct {
 	pid_t child[H_CHILDREN_MAX]; /* 0: free or reaped */
 	int fd[H_FDS_MAX];	     /* descriptors to close at the end */
 	unsigned nfd;
-	char mnt[H_MOUNTS_MAX][128]; /* FUSE mounts, "" when free */
-	pid_t mnt_pid[H_MOUNTS_MAX]; /* the tool_fuse serving each */
+	char mnt[H_MOUNTS_MAX][128];	     /* FUSE mounts, "" when free */
+	pid_t mnt_pid[H_MOUNTS_MAX];	     /* the tool_fuse serving each */
+	void (*fini_fn[H_FINI_MAX])(void *); /* h_at_fini(), in order */
+	void *fini_arg[H_FINI_MAX];
+	unsigned nfini;
 	unsigned nlog;
 	char dir[64];	 /* temporary directory, on tmpfs */
 	char prefix[24]; /* te<pid>: every segment name starts so */
@@ -93,6 +96,13 @@ void h_close(int fd)
 		}
 	}
 	close(fd);
+}
+
+void h_at_fini(void (*fn)(void *arg), void *arg)
+{
+	cr_assert_lt(h.nfini, H_FINI_MAX, "harness: too many fini hooks");
+	h.fini_fn[h.nfini] = fn;
+	h.fini_arg[h.nfini++] = arg;
 }
 
 void h_keep_child(pid_t pid)
@@ -205,28 +215,60 @@ static void h_dump_logs(void)
 }
 
 /*
- * Remove directory @path, the files in it and its empty subdirectories
- * (unmounted mount points).  It never descends: a mount point still in use
- * stays, busy, with what it serves untouched.
+ * Remove the tree under directory descriptor @dfd (on device @dev), which
+ * it closes.  It descends into subdirectories of the same file system
+ * only (a server's store, such as a NATS node's): a mount point still in
+ * use is on another device, or cannot be looked at once its server is
+ * gone, and stays, busy, with what it serves untouched; an unmounted one
+ * is an empty directory, and goes.
  */
-static void h_remove_dir(const char *path)
+static void h_remove_tree(int dfd, dev_t dev, unsigned depth)
 {
 	struct dirent *de;
-	DIR *d;
+	DIR *d = fdopendir(dfd);
+
+	if (d == NULL) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int sub;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0 || errno != EISDIR)
+			continue;
+		if (depth < 16 &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			    0 &&
+		    S_ISDIR(st.st_mode) && st.st_dev == dev) {
+			sub = openat(dirfd(d), de->d_name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
+			if (sub >= 0)
+				h_remove_tree(sub, dev, depth + 1);
+		}
+		unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+/* Remove directory @path and what it holds, as h_remove_tree() says. */
+static void h_remove_dir(const char *path)
+{
+	struct stat st;
+	int dfd;
 
 	if (path[0] == '\0')
 		return;
-	d = opendir(path);
-	if (d != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			if (unlinkat(dirfd(d), de->d_name, 0) < 0 &&
-			    errno == EISDIR)
-				unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
-		}
-		closedir(d);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fstat(dfd, &st) == 0)
+			h_remove_tree(dfd, st.st_dev, 0);
+		else
+			close(dfd);
 	}
 	rmdir(path);
 }
@@ -378,6 +420,10 @@ void h_fini(void)
 			waitpid(h.child[i], NULL, 0);
 			h.child[i] = 0;
 		}
+	}
+	while (h.nfini > 0) {
+		h.nfini--;
+		h.fini_fn[h.nfini](h.fini_arg[h.nfini]);
 	}
 	for (i = 0; i < H_MOUNTS_MAX; i++) {
 		if (h.mnt[i][0] != '\0')
