@@ -89,6 +89,7 @@
 #define BRIDGE_STOP_NS (5000 * MS)   /* SIGTERM: wait so long for acks */
 #define BRIDGE_SEGMENT_MS 200	     /* look for a new segment so often */
 #define BRIDGE_RECONNECT_WAIT_MS 250 /* libnats: between two servers */
+#define BRIDGE_CLOSE_WAIT_MS 2000    /* libnats's threads, at exit */
 #define BRIDGE_EXPIRE_SLACK_NS (500 * MS) /* our own ack timeout's slack */
 #define BRIDGE_PIPELINE_MIN 4		  /* a backlog this deep is a replay */
 #define BRIDGE_WINDOW_MAX 65536
@@ -1163,8 +1164,10 @@ static int bridge_send(struct bridge *br, uint64_t now)
 			fputs(PROG ": out of memory\n", stderr);
 			return -1;
 		}
+		/* The headers count too: two ids (ours and the one the
+		 * order guard names) and the names around them. */
 		maxp = (int)natsConnection_GetMaxPayload(br->nc);
-		if (maxp > 0 && len + FLEET_ID_MAX + 256 > maxp) {
+		if (maxp > 0 && len + 2 * FLEET_ID_MAX + 256 > maxp) {
 			bridge_oversize(br, len);
 			return bridge_send(br, now);
 		}
@@ -1257,6 +1260,7 @@ static int bridge_send(struct bridge *br, uint64_t now)
 static bool bridge_may_send(struct bridge *br, uint64_t now)
 {
 	uint64_t place = br->have_gap ? br->gap_last : br->b.seq;
+	bool ok;
 
 	if (!br->chain_known)
 		return false;
@@ -1268,8 +1272,12 @@ static bool bridge_may_send(struct bridge *br, uint64_t now)
 		if (bridge_backlog(br) < BRIDGE_PIPELINE_MIN)
 			return false;
 	}
-	return fleet_window_may_send(&br->win, br->probing ? 1 : br->depth, now,
-				     br->ack_timeout_ns / 8);
+	/* The states and send times are the ack handler's to change. */
+	pthread_mutex_lock(&br->mu);
+	ok = fleet_window_may_send(&br->win, br->probing ? 1 : br->depth, now,
+				   br->ack_timeout_ns / 8);
+	pthread_mutex_unlock(&br->mu);
+	return ok;
 }
 
 /* ---- rounds ----------------------------------------------------------------- */
@@ -1640,6 +1648,17 @@ static void bridge_check_connection(struct bridge *br, uint64_t now)
 	bridge_round_fail(br, now, "disconnected");
 }
 
+/* Publishes in flight still awaiting their result. */
+static uint32_t bridge_unsettled(struct bridge *br)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&br->mu);
+	n = br->win.unsettled;
+	pthread_mutex_unlock(&br->mu);
+	return n;
+}
+
 /* Wait on the window's condition up to @ns, or until a result comes. */
 static void bridge_wait_acks(struct bridge *br, uint64_t ns)
 {
@@ -1656,6 +1675,26 @@ static void bridge_wait_acks(struct bridge *br, uint64_t ns)
 }
 
 /*
+ * A message that could not even be built (no memory) is in no window
+ * entry, so nothing else ends the round: it fails as if refused, once
+ * what is in flight has settled, and the next one starts after a backoff
+ * (never a busy loop over the same staged batch).
+ */
+static void bridge_send_failed(struct bridge *br, uint64_t now)
+{
+	pthread_mutex_lock(&br->mu);
+	if (br->fail_text[0] == '\0')
+		snprintf(br->fail_text, sizeof(br->fail_text), "%s",
+			 "cannot build the message");
+	pthread_mutex_unlock(&br->mu);
+	br->round_failed = true;
+	br->round_hard = true;
+	br->chain_known = false;
+	br->phase = BRIDGE_SETTLE;
+	br->settle_until_ns = now + br->ack_timeout_ns + BRIDGE_EXPIRE_SLACK_NS;
+}
+
+/*
  * A round in progress: publish what the window allows, then sleep until
  * something can change that.  Moves to BRIDGE_SEGMENT once the segment is
  * over and everything of it is acked.
@@ -1668,6 +1707,8 @@ static void bridge_run_round(struct bridge *br, uint64_t now)
 	       bridge_may_send(br, now)) {
 		if (bridge_send(br, now) < 0) {
 			bridge_results(br, now);
+			if (br->phase == BRIDGE_RUN)
+				bridge_send_failed(br, now);
 			return;
 		}
 		bridge_results(br, now);
@@ -1690,6 +1731,11 @@ static void bridge_run_round(struct bridge *br, uint64_t now)
 		return;
 	}
 	ev = ringside_reader_wait(&br->r, BRIDGE_TICK_MS);
+	if (ev < 0) {
+		/* It returns at once then: never a busy loop. */
+		client_sleep_ms(BRIDGE_TICK_MS);
+		return;
+	}
 	if (ev == RINGSIDE_CLOSED || ev == RINGSIDE_DEAD ||
 	    ev == RINGSIDE_REPLACED) {
 		if (ev == RINGSIDE_CLOSED)
@@ -1789,11 +1835,16 @@ static int bridge_init(struct bridge *br)
 
 static void bridge_exit(struct bridge *br)
 {
+	bool closed;
+
 	atomic_store(&br->closing, true);
 	bridge_abandon(br);
 	jsCtx_Destroy(br->js);
 	natsConnection_Destroy(br->nc);
 	natsOptions_Destroy(br->opts);
+	/* An ack handler may still be running on a libnats thread, about to
+	 * take br->mu: let every such thread end before the mutex goes. */
+	closed = nats_CloseAndWait(BRIDGE_CLOSE_WAIT_MS) == NATS_OK;
 	if (br->aux_ok)
 		ringside_aux_close(&br->aux);
 	if (br->r.base != NULL)
@@ -1805,8 +1856,10 @@ static void bridge_exit(struct bridge *br)
 	free(br->breaker);
 	free(br->url_list);
 	free(br->state_path);
-	pthread_cond_destroy(&br->cv);
-	pthread_mutex_destroy(&br->mu);
+	if (closed) {
+		pthread_cond_destroy(&br->cv);
+		pthread_mutex_destroy(&br->mu);
+	}
 }
 
 /*
@@ -1865,7 +1918,7 @@ static int bridge_run(struct bridge *br)
 			break;
 		case BRIDGE_SETTLE:
 			bridge_results(br, now);
-			if (br->win.unsettled == 0 ||
+			if (bridge_unsettled(br) == 0 ||
 			    now >= br->settle_until_ns) {
 				bridge_results(br, now);
 				bridge_abandon(br);
@@ -1963,12 +2016,16 @@ static int follow_subscribe(struct follow *f, natsSubscription **sub,
 
 static int follow_run(struct bridge *br, uint64_t count)
 {
-	struct follow f = { .br = br, .count = count };
+	/* Static: libnats's thread may still be in follow_on_msg() after
+	 * this returns, until main() has closed the library. */
+	static struct follow f;
 	natsSubscription *sub = NULL;
 	pthread_condattr_t ca;
 	bool said = false, done = false;
 	uint64_t retry_at = 0;
 
+	f.br = br;
+	f.count = count;
 	pthread_mutex_init(&br->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -2054,7 +2111,9 @@ int main(int argc, char **argv)
 		natsConnection_Destroy(br.nc);
 		natsOptions_Destroy(br.opts);
 		free(br.url_list);
-		nats_Close();
+		/* The message handler may still run: it uses br (and the
+		 * follower, static for that reason) until the threads end. */
+		nats_CloseAndWait(BRIDGE_CLOSE_WAIT_MS);
 		return ret;
 	}
 
@@ -2071,6 +2130,5 @@ int main(int argc, char **argv)
 		ret = bridge_run(&br);
 	}
 	bridge_exit(&br);
-	nats_Close();
 	return ret;
 }

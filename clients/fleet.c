@@ -738,9 +738,17 @@ int fleet_window_push(struct fleet_window *w, const struct fleet_pending *p,
 	return 0;
 }
 
+/*
+ * A tag may be in the window twice: the shell's handle (a message's
+ * address) of a publish settled but not taken back yet can be reused by a
+ * later publish once the first one's message is freed.  The result goes to
+ * the entry of that tag still awaiting one; only when none is does the
+ * first result win.
+ */
 int fleet_window_settle(struct fleet_window *w, uintptr_t tag,
 			enum fleet_ack state, uint64_t sseq, int err, int code)
 {
+	bool seen = false;
 	uint32_t i;
 
 	for (i = 0; i < w->count; i++) {
@@ -748,8 +756,9 @@ int fleet_window_settle(struct fleet_window *w, uintptr_t tag,
 
 		if (e->tag != tag)
 			continue;
+		seen = true;
 		if (e->state != FLEET_SENT || state == FLEET_SENT)
-			return 0; /* the first result wins */
+			continue; /* the first result wins */
 		e->state = state;
 		e->sseq = sseq;
 		e->err = err;
@@ -757,7 +766,7 @@ int fleet_window_settle(struct fleet_window *w, uintptr_t tag,
 		w->unsettled--;
 		return 0;
 	}
-	return -ENOENT;
+	return seen ? 0 : -ENOENT;
 }
 
 uint32_t fleet_window_expire(struct fleet_window *w, uint64_t now,

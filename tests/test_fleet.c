@@ -1212,6 +1212,34 @@ Test(fleet, keeps_the_first_result_of_a_publish)
 		     -ENOENT);
 }
 
+Test(fleet, gives_a_reused_tag_its_result_at_the_publish_awaiting_it)
+{
+	struct fleet_pending slots[4], e;
+	struct fleet_window w;
+
+	fleet_window_init(&w, slots, 4);
+	push(&w, 1, 0x1, 100);
+	push(&w, 2, 0x2, 101);
+	/* 2 answers before 1; its message is freed and the next publish
+	 * gets the same address while 2 still waits behind 1. */
+	cr_assert_eq(fleet_window_settle(&w, 0x2, FLEET_STORED, 52, 0, 0), 0);
+	push(&w, 3, 0x2, 102);
+	cr_assert_eq(w.unsettled, 2);
+	cr_assert_eq(fleet_window_settle(&w, 0x2, FLEET_STORED, 53, 0, 0), 0);
+	cr_assert_eq(w.unsettled, 1, "3's ack is not lost on 2's entry");
+	/* A second result for that tag now finds no publish awaiting one. */
+	cr_assert_eq(fleet_window_settle(&w, 0x2, FLEET_FAILED, 0, 1, 0), 0);
+	cr_assert_eq(w.unsettled, 1);
+	cr_assert_eq(fleet_window_settle(&w, 0x1, FLEET_STORED, 51, 0, 0), 0);
+	cr_assert_eq(fleet_window_pop(&w, &e), 1);
+	cr_assert(e.seq == 1 && e.sseq == 51);
+	cr_assert_eq(fleet_window_pop(&w, &e), 1);
+	cr_assert(e.seq == 2 && e.state == FLEET_STORED && e.sseq == 52);
+	cr_assert_eq(fleet_window_pop(&w, &e), 1);
+	cr_assert(e.seq == 3 && e.state == FLEET_STORED && e.sseq == 53);
+	cr_assert_eq(fleet_window_pop(&w, &e), 0);
+}
+
 Test(fleet, times_out_publishes_by_their_own_send_time)
 {
 	struct fleet_pending slots[4], e;
