@@ -8,10 +8,10 @@ contract"), written the way the lecture writes them:
 
   Example 39.1  retry_with_backoff: a decorator (functools.wraps) that makes
                 up to retry_attempts attempts, each bounded by
-                asyncio.wait_for(timeout), and waits with asyncio.sleep
-                between them: the cap before attempt n+1 is
-                min(retry_max, retry_base * 2^(n-1)), spread by the jitter
-                (none, full, equal or decorrelated).
+                asyncio.wait_for(timeout) (Python 3.12's on 3.11: no Task per
+                attempt), and waits with asyncio.sleep between them: the cap
+                before attempt n+1 is min(retry_max, retry_base * 2^(n-1)),
+                spread by the jitter (none, full, equal or decorrelated).
   Example 39.2  AsyncCircuitBreaker: "closed", "open", "half_open"; opens
                 when breaker_failures failed calls fall within
                 breaker_window, raises CircuitOpenError without any I/O while
@@ -35,10 +35,13 @@ Sources: file: (the file is opened and read in the coroutine, as the lecture
 does), stream: (a FIFO, tty or character device, opened O_NONBLOCK, and
 O_RDWR for a FIFO so that a missing writer is no EOF, drained through
 loop.connect_read_pipe), tcp: and unix: in push mode (asyncio streams,
-drained by a task) and in request mode (one request, one reply line; a
-request that timed out closes the connection).  Push records are stamped on
-arrival; an attempt takes the newest unused record younger than max_age, or
-waits for the next one.
+drained by a task) and in request mode (one request, one reply line on a
+connection kept from call to call; a request that timed out closes it).
+Push records are stamped on arrival; an attempt takes the newest unused
+record younger than max_age, or waits for the next one.  As the engine
+does, the sockets are connected before the first tick (ticks start once
+the connects have ended), and a connect outlives an attempt that timed out
+waiting for it: the next attempt takes it over.
 
 Usage: python3 asyncio_peer.py -c FILE --duration SECONDS
 At the end it prints one JSON line (docs/bench.md) and exits 0; a usage or
@@ -67,6 +70,9 @@ import time
 
 SYSTEM = "asyncio"
 RECORD_MAX = 4096  # the longest record, in bytes (SPEC.md "Values")
+# Before the first tick the sources' connects are awaited this long at most
+# (seconds); those still in flight are left to the first attempts.
+PREPARE_MAX = 10.0
 
 log = logging.getLogger("asyncio_peer")
 
@@ -238,6 +244,20 @@ def backoff_delay(attempt_done, prev_wait, base_delay, max_delay, jitter, rng):
     return cap
 
 
+if sys.version_info >= (3, 12) or not hasattr(asyncio, "timeout"):
+    wait_for = asyncio.wait_for
+else:
+    async def wait_for(aw, timeout):
+        """asyncio.wait_for as Python 3.12 has it (gh-96764): the awaitable
+        runs in the caller's task under asyncio.timeout.  3.11's wraps it in
+        a Task of its own, whose first step (an attempt's request) waits for
+        the next pass of the event loop while the timeout already runs; with
+        a thousand attempts started at once that pass takes tens of
+        milliseconds, much of an attempt's timeout."""
+        async with asyncio.timeout(timeout):
+            return await aw
+
+
 def retry_with_backoff(max_attempts=4, base_delay=0.1, max_delay=2.0,
                        jitter="full", timeout=0.05, exceptions=(SensorError,),
                        rng=None, sleep=None):
@@ -260,8 +280,7 @@ def retry_with_backoff(max_attempts=4, base_delay=0.1, max_delay=2.0,
             while True:
                 attempt += 1
                 try:
-                    result = await asyncio.wait_for(func(*args, **kwargs),
-                                                    timeout)
+                    result = await wait_for(func(*args, **kwargs), timeout)
                     return result, attempt
                 except asyncio.TimeoutError:
                     last = SensorError(errno.ETIMEDOUT)
@@ -386,6 +405,9 @@ class FileSource:
         self.path = cfg.path
         self.spec = cfg.value
 
+    def prepare(self):
+        return None  # nothing to open ahead: each attempt opens the file
+
     async def read(self):
         try:
             with open(self.path, "rb", buffering=0) as f:
@@ -475,6 +497,11 @@ class PushSource:
             finally:
                 self._waiter = None
 
+    def prepare(self):
+        """Start opening the source ahead of the first tick: a task, or None
+        when the first attempt opens it."""
+        return None
+
     async def _open(self):
         raise NotImplementedError
 
@@ -536,23 +563,73 @@ class StreamSource(PushSource):
 
 
 class _Endpoint:
-    """Where a tcp:HOST:PORT or unix:PATH source connects."""
+    """Where a tcp:HOST:PORT or unix:PATH source connects, and its connect
+    in flight.
 
-    def __init__(self, cfg):
+    A connect is not cancelled with the attempt that waits for it: the
+    attempt fails at its timeout (ETIMEDOUT) as any other, and the next
+    attempt takes the connect over, done or not.  A connect has no late
+    reply to mix up, unlike a request; cancelling it would only start it
+    again, and when a thousand sensors connect at once each connect waits
+    behind the others on the event loop longer than an attempt lasts, so
+    connects cancelled at every timeout never end.  The kernel bounds a
+    TCP connect (refused, unreachable, or its SYN retries given up)."""
+
+    def __init__(self, cfg, limit=2 ** 16):
         self.kind = cfg.kind
         self.path = cfg.path
         self.host = cfg.host
         self.port = cfg.port
+        self.limit = limit  # the streams' buffer limit, in bytes
+        self.connecting = None  # the connect in flight (a task), if any
 
-    async def connect(self, limit=2 ** 16):
+    def start(self):
+        """Start a connect unless one is in flight or has connected; returns
+        its task.  One that failed while no attempt waited (one that timed
+        out, or the one started before the first tick) is not reported
+        again: a new one starts."""
+        t = self.connecting
+        if t is not None and t.done() and (t.cancelled()
+                                           or t.exception() is not None):
+            self.connecting = None
+        if self.connecting is None:
+            self.connecting = asyncio.get_running_loop().create_task(
+                self._connect())
+        return self.connecting
+
+    async def _connect(self):
         try:
             if self.kind == "unix":
                 return await asyncio.open_unix_connection(self.path,
-                                                          limit=limit)
+                                                          limit=self.limit)
             return await asyncio.open_connection(self.host, self.port,
-                                                 limit=limit)
+                                                 limit=self.limit)
         except OSError as exc:
             raise SensorError(os_error_code(exc)) from None
+
+    async def connect(self):
+        """(reader, writer) of a new connection, the one in flight if any;
+        SensorError if it failed."""
+        task = self.start()
+        try:
+            streams = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise  # the attempt timed out: the connect goes on
+        except BaseException:
+            self.connecting = None  # failed: the next attempt starts again
+            raise
+        self.connecting = None
+        return streams
+
+    def cancel(self):
+        """Drop the connect in flight, or the connection it made."""
+        t, self.connecting = self.connecting, None
+        if t is None:
+            return
+        if not t.done():
+            t.cancel()
+        elif not t.cancelled() and t.exception() is None:
+            t.result()[1].close()
 
 
 class PushSocketSource(PushSource):
@@ -566,6 +643,9 @@ class PushSocketSource(PushSource):
         self.endpoint = _Endpoint(cfg)
         self.writer = None
         self.drain_task = None
+
+    def prepare(self):
+        return self.endpoint.start()
 
     async def _open(self):
         reader, writer = await self.endpoint.connect()
@@ -595,33 +675,36 @@ class PushSocketSource(PushSource):
         if t is not None and t is not asyncio.current_task():
             t.cancel()
 
+    def close(self):
+        super().close()
+        self.endpoint.cancel()
+
 
 class RequestSource:
     """tcp:/unix: with request: each attempt sends the request and awaits one
-    line.  A request that timed out (or failed) closes the connection, which
-    the next attempt opens again: a late reply is never taken for the answer
-    to a later request."""
+    line on the sensor's connection, kept from call to call.  A request that
+    timed out (or failed) closes the connection, which the next attempt opens
+    again: a late reply is never taken for the answer to a later request."""
 
     def __init__(self, cfg):
-        self.endpoint = _Endpoint(cfg)
+        self.endpoint = _Endpoint(cfg, limit=RECORD_MAX + 2)
         self.request = cfg.request
         self.spec = cfg.value
         self.reader = None
         self.writer = None
 
+    def prepare(self):
+        return self.endpoint.start()
+
     async def read(self):
+        if self.writer is None:
+            self.reader, self.writer = await self.endpoint.connect()
         try:
-            if self.writer is None:
-                self.reader, self.writer = await self.endpoint.connect(
-                    limit=RECORD_MAX + 2)
             self.writer.write(self.request)
             await self.writer.drain()
             line = await self.reader.readline()
         except asyncio.CancelledError:
             self.close()  # timed out: never take a late reply
-            raise
-        except SensorError:
-            self.close()
             raise
         except OSError as exc:
             self.close()
@@ -639,6 +722,7 @@ class RequestSource:
         w, self.writer, self.reader = self.writer, None, None
         if w is not None:
             w.close()
+        self.endpoint.cancel()
 
 
 def make_source(cfg):
@@ -844,18 +928,40 @@ class Peer:
         elif self.nbatches > self.warmup:
             self.last_cpu_us = cpu_us()
 
+    async def prepare(self):
+        """Open the sockets before the first tick, as the engine does (its
+        prepare_sources()), all at once, and wait for them: a thousand
+        connects keep the event loop busy for longer than an attempt's
+        timeout (150 ms or more for 1000 TCP connects on loopback), so
+        inside the first tick's attempts they would all time out.  Ticks
+        start once every connect has ended, or after PREPARE_MAX; a failed
+        connect is tried again by the first attempt, one still in flight is
+        taken over by it."""
+        tasks = [t for t in (s.source.prepare() for s in self.sensors)
+                 if t is not None]
+        if not tasks:
+            return
+        self._wake = asyncio.get_running_loop().create_future()  # stop()
+        try:
+            await asyncio.wait(
+                (asyncio.gather(*tasks, return_exceptions=True), self._wake),
+                timeout=PREPARE_MAX, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wake = None
+
     async def run(self):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         period, deadline = self.period, self.deadline
-        start = time.monotonic()
         if self.duration is None:
             end_tick = math.inf
         else:  # ticks at start + n * period < start + duration
             end_tick = max(1, math.ceil(self.duration / period - 1e-9))
         n = 0
         try:
+            await self.prepare()
+            start = time.monotonic()  # tick 0
             while n < end_tick and not self.stopping:
                 tick_at = start + n * period
                 now = time.monotonic()

@@ -207,6 +207,23 @@ class TestRetryDecorator(unittest.TestCase):
         self.assertEqual(len(calls), 2)
         self.assertTrue(0.1 <= elapsed < 0.5, elapsed)
 
+    @unittest.skipUnless(hasattr(asyncio, "timeout"), "Python < 3.11")
+    def test_an_attempt_runs_in_the_callers_task(self):
+        """wait_for as Python 3.12 has it: no Task per attempt, so its
+        first step (the request) is not left to the next pass of the event
+        loop while its timeout runs."""
+
+        async def scenario():
+            async def attempt():
+                return asyncio.current_task()
+
+            self.assertIs(await peer.wait_for(attempt(), 1.0),
+                          asyncio.current_task())
+            with self.assertRaises(asyncio.TimeoutError):
+                await peer.wait_for(asyncio.sleep(1.0), 0.01)
+
+        run(scenario())
+
     def test_other_exceptions_are_not_retried(self):
         calls = []
 
@@ -582,6 +599,8 @@ class TestSources(unittest.TestCase):
                 self.assertEqual(len(writers), 2)
             finally:
                 src.close()
+                for w in writers:  # or wait_closed() waits (3.12.1+)
+                    w.close()
                 server.close()
                 await server.wait_closed()
 
@@ -600,10 +619,11 @@ class TestSources(unittest.TestCase):
                     if req == b"HANG\n":
                         continue
                     if req == b"CLOSE\n":
-                        writer.close()
                         break
                     writer.write(b"ok 42 x\r\n")
                     await writer.drain()
+                # Closed, or Server.wait_closed() waits for it (3.12.1+).
+                writer.close()
 
             server = await asyncio.start_server(serve, "127.0.0.1", 0)
             port = server.sockets[0].getsockname()[1]
@@ -636,6 +656,77 @@ class TestSources(unittest.TestCase):
             with self.assertRaises(peer.SensorError) as cm:
                 await read()
             self.assertEqual(cm.exception.errno, errno.ECONNREFUSED)
+
+        run(scenario())
+
+    def test_connect_outlives_a_timed_out_attempt(self):
+        """A connect slower than the timeout (as each of a thousand started
+        at once is, on the event loop): the attempt fails with ETIMEDOUT,
+        the connect goes on, and the next attempt takes it over instead of
+        starting it again.  One that failed meanwhile is not reported: the
+        next attempt connects anew."""
+
+        async def scenario():
+            accepted = []
+
+            async def serve(reader, writer):
+                accepted.append(writer)
+                while await reader.readline():
+                    writer.write(b"7\n")
+                    await writer.drain()
+                writer.close()
+
+            async def ended(task):
+                while not task.done():
+                    await asyncio.sleep(0.01)
+
+            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            src = peer.RequestSource(sensor_config(
+                "tcp:127.0.0.1:%d" % port, request=b"r\n"))
+            real, connects = src.endpoint._connect, []
+
+            async def slow_connect():
+                connects.append(1)
+                await asyncio.sleep(0.2)
+                return await real()
+
+            src.endpoint._connect = slow_connect
+            read = peer.retry_with_backoff(max_attempts=1,
+                                           timeout=0.1)(src.read)
+            try:
+                with self.assertRaises(peer.SensorError) as cm:
+                    await read()
+                self.assertEqual(cm.exception.errno, errno.ETIMEDOUT)
+                connecting = src.endpoint.connecting
+                self.assertFalse(connecting.done())  # not cancelled
+                await ended(connecting)
+                self.assertEqual(await read(), (7.0, 1))
+                self.assertEqual((len(connects), len(accepted)), (1, 1))
+                self.assertIsNone(src.endpoint.connecting)  # taken
+                self.assertEqual(await read(), (7.0, 1))  # and kept
+                self.assertEqual(len(connects), 1)
+                # Failed after its attempt timed out: not reported again.
+                src.close()
+                server.close()
+                await server.wait_closed()
+
+                async def unreachable():
+                    await asyncio.sleep(0.2)
+                    raise peer.SensorError(errno.ENETUNREACH)
+
+                src.endpoint._connect = unreachable
+                with self.assertRaises(peer.SensorError) as cm:
+                    await read()
+                self.assertEqual(cm.exception.errno, errno.ETIMEDOUT)
+                await ended(src.endpoint.connecting)
+                src.endpoint._connect = real
+                with self.assertRaises(peer.SensorError) as cm:
+                    await read()
+                self.assertEqual(cm.exception.errno, errno.ECONNREFUSED)
+            finally:
+                src.close()
+                server.close()
 
         run(scenario())
 
@@ -707,6 +798,58 @@ class TestBatches(unittest.TestCase):
             self.assertEqual(sensor.breaker.state, "open")
 
         run(scenario())
+
+
+class TestPeer(unittest.TestCase):
+    def test_sockets_connect_before_the_first_tick(self):
+        """Connects slower than an attempt's timeout (as a thousand at once
+        are): they are made before tick 0, whose calls then all read.
+        Inside tick 0's attempts they would all time out."""
+
+        async def scenario(d):
+            async def serve(reader, writer):
+                while await reader.readline():
+                    writer.write(b"21.5\n")
+                    await writer.drain()
+                writer.close()
+
+            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            lines = ["[engine]", "name = prep", "period = 100ms", "",
+                     "[defaults]", "timeout = 30ms", "retry_attempts = 2",
+                     "retry_base = 5ms", "retry_max = 5ms",
+                     "request = r\\n", ""]
+            for i in range(20):
+                lines += ["[sensor t%d]" % i,
+                          "source = tcp:127.0.0.1:%d" % port, ""]
+            path = os.path.join(d, "c.ini")
+            with open(path, "w") as f:
+                f.write("\n".join(lines))
+            cfg = peer.load_config(path)
+            real = peer._Endpoint._connect
+
+            async def slow_connect(endpoint):
+                await asyncio.sleep(0.08)
+                return await real(endpoint)
+
+            peer._Endpoint._connect = slow_connect
+            p = peer.Peer(cfg, duration=0.3, seed=1)
+            try:
+                await p.run()
+                await asyncio.sleep(0.02)  # the handlers see EOF and end
+            finally:
+                peer._Endpoint._connect = real
+                server.close()
+                await server.wait_closed()
+            return p
+
+        with tmpdir() as d:
+            p = run(scenario(d))
+        first = p.batches[0]
+        self.assertEqual(first["available"], 20, first["missing"])
+        self.assertTrue(all(r["attempts"] == 1 for r in first["readings"]))
+        self.assertEqual(p.nbatches + p.missed_ticks, 3)
+        self.assertEqual(p.readings, 20 * p.nbatches)
 
 
 class TestEndToEnd(unittest.TestCase):
