@@ -246,14 +246,6 @@ static void bridge_on_signal(int sig)
 	bridge_stop = 1;
 }
 
-static uint64_t bridge_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the command line ---------------------------------------------------- */
 
 static void bridge_usage(FILE *f)
@@ -1712,7 +1704,7 @@ static void bridge_run_round(struct bridge *br, uint64_t now)
 			return;
 		}
 		bridge_results(br, now);
-		now = bridge_now();
+		now = client_now_ns();
 	}
 	if (br->phase != BRIDGE_RUN || bridge_stop)
 		return;
@@ -1791,7 +1783,7 @@ static int bridge_init(struct bridge *br)
 		return -1;
 	}
 	fleet_window_init(&br->win, br->slots, br->window);
-	engine_breaker_init(br->breaker, &bc, bridge_now());
+	engine_breaker_init(br->breaker, &bc, client_now_ns());
 	engine_backoff_rng_seed(&br->rng,
 				(uint64_t)getpid() ^ (uint64_t)time(NULL),
 				engine_backoff_hash(br->name));
@@ -1887,7 +1879,7 @@ static int bridge_run(struct bridge *br)
 	if (bridge_connect(br, br->name, true) < 0)
 		return 1;
 	for (;;) {
-		now = bridge_now();
+		now = client_now_ns();
 		bridge_check_connection(br, now);
 		if (bridge_stop && !bridge_stopping(br, now))
 			break;
@@ -1935,14 +1927,14 @@ static int bridge_run(struct bridge *br)
 			bridge_wait_acks(br, BRIDGE_TICK_MS * MS);
 			break;
 		}
-		now = bridge_now();
+		now = client_now_ns();
 		bridge_cursor(br, now, false);
 		bridge_stats(br, now, false);
 	}
-	bridge_results(br, bridge_now());
+	bridge_results(br, client_now_ns());
 	bridge_abandon(br);
-	bridge_cursor(br, bridge_now(), true);
-	bridge_stats(br, bridge_now(), true);
+	bridge_cursor(br, client_now_ns(), true);
+	bridge_stats(br, client_now_ns(), true);
 	return 0;
 }
 
@@ -2034,7 +2026,7 @@ static int follow_run(struct bridge *br, uint64_t count)
 	if (bridge_connect(br, br->stream, false) < 0)
 		return 1;
 	while (!bridge_stop && !done) {
-		uint64_t now = bridge_now();
+		uint64_t now = client_now_ns();
 
 		if (sub == NULL && atomic_load(&br->connected) &&
 		    now >= retry_at && follow_subscribe(&f, &sub, &said) < 0)

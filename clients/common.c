@@ -215,3 +215,11 @@ const char *client_name_operand(const char *prog, int argc, char **argv)
 				   argv[optind]);
 	return argv[optind];
 }
+
+uint64_t client_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

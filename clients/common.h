@@ -94,6 +94,9 @@ int client_output_gone(int fd);
 /* Sleep @ms milliseconds (a signal may cut it short). */
 void client_sleep_ms(unsigned ms);
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t client_now_ns(void);
+
 /* One line "PROG: message (see --help)" on stderr, then exit 2. */
 __attribute__((format(printf, 2, 3), noreturn)) void client_usage_error(
 	const char *prog, const char *fmt, ...);

@@ -202,14 +202,6 @@ static void stat_parse(struct stat_ctx *st, int argc, char **argv)
 	st->name = client_name_operand(PROG, argc, argv);
 }
 
-static uint64_t stat_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- what is computed from the counters ---------------------------------- */
 
 /*
@@ -418,7 +410,7 @@ static int stat_take(struct stat_ctx *st, struct stat_snap *sn)
 	}
 	if (ret < 0)
 		return ret;
-	sn->mono_ns = stat_mono_ns();
+	sn->mono_ns = client_now_ns();
 	started = sn->e.counter[RINGSIDE_EC_STARTED_MONO_NS];
 	end = sn->state == STAT_LIVE ? sn->mono_ns : st->last_pub_mono_ns;
 	sn->uptime_s = 0;
@@ -907,7 +899,7 @@ static int stat_run(struct stat_ctx *st)
 	}
 
 	interval_ns = (uint64_t)(st->watch_s * 1e9);
-	next = stat_mono_ns();
+	next = client_now_ns();
 	while (!stat_stop) {
 		ret = stat_take(st, &st->cur);
 		if (ret == 0) {
@@ -927,8 +919,8 @@ static int stat_run(struct stat_ctx *st)
 		/* A watch that was stopped (^Z) resumes its rhythm from now
 		 * instead of printing the intervals it missed at once. */
 		next += interval_ns;
-		if (next < stat_mono_ns())
-			next = stat_mono_ns();
+		if (next < client_now_ns())
+			next = client_now_ns();
 		stat_sleep_until(next);
 		ret = stat_follow(st);
 		if (ret < 0) {

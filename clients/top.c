@@ -176,14 +176,6 @@ static void top_on_signal(int sig)
 	top_stop = 1;
 }
 
-static uint64_t top_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- command line ------------------------------------------------------ */
 
 static void top_usage(FILE *f)
@@ -265,7 +257,7 @@ static void top_set_msg(struct top *t, uint64_t for_ns, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(t->msg, sizeof(t->msg), fmt, ap);
 	va_end(ap);
-	t->msg_until_ns = for_ns > 0 ? top_now_ns() + for_ns : 0;
+	t->msg_until_ns = for_ns > 0 ? client_now_ns() + for_ns : 0;
 }
 
 static void top_free_segment(struct top *t)
@@ -1256,7 +1248,7 @@ static void top_clamp_scroll(struct top *t, const struct top_layout *l)
 static void top_draw(struct top *t)
 {
 	struct top_layout l;
-	uint64_t now = top_now_ns();
+	uint64_t now = client_now_ns();
 	int row;
 
 	erase();
@@ -1375,7 +1367,7 @@ static int top_run(struct top *t)
 	if (check > interval)
 		check = interval;
 	for (;;) {
-		now = top_now_ns();
+		now = client_now_ns();
 		if (now >= next_update ||
 		    (now >= next_check && top_state_changed(t))) {
 			ret = top_update(t, now);
